@@ -1,0 +1,5 @@
+import sys
+
+from fhir_mbt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The SMART-on-FHIR app for MBT clinicians (Flask)."""
