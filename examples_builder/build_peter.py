@@ -1,0 +1,682 @@
+"""Build the synthetic example patient "Peter" as one FHIR R4 transaction Bundle.
+
+Peter is a made-up 26-year-old second-year medical student referred for MBT after a
+near-lethal overdose on the day of a licensing exam. The Bundle holds him, his clinician,
+his formulation (with crisis plan, and one revision), about six months of weekly session
+records and check-ins, the RFQ-8 at 0, 3 and 6 months and two mentalizing profiles.
+
+Everything structural comes from the shipped content in ``questionnaires/``: linkIds,
+canonical URLs, answer displays and ordinal weights. Scores are computed here with the
+same rules as the Questionnaires' calculatedExpressions, so a mismatch between this
+script and the content shows up as a validation failure rather than silent drift.
+
+Pure standard library and deterministic: the same content always gives the same bytes.
+
+    python examples_builder/build_peter.py [--out PATH]
+"""
+import argparse
+import json
+import random
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT = ROOT / "questionnaires"
+DEFAULT_OUT = CONTENT / "examples" / "Bundle-mbt-example-peter.json"
+
+SEED = 20260302
+START = date(2026, 3, 2)
+WEEKS = 27                      # weeks 0..26: 2 March to 31 August 2026
+CS_URL = "http://fhir-mbt.org/fhir/CodeSystem/mbt"
+NAMESPACE = uuid.UUID("6f1c2f0e-4d1a-5b7e-9a53-2f7c8e1d0b44")
+
+PATIENT_ID = "mbt-example-peter"
+CLINICIAN_ID = "mbt-example-clinician"
+
+
+class ExampleError(ValueError):
+    """The example data does not fit the shipped Questionnaires."""
+
+
+# ---------------------------------------------------------------------------- content
+class Content:
+    """Read-only view of the shipped definitions the builder depends on."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        cs = self._load("CodeSystem-mbt.json")
+        self.display = {}
+        self._walk(cs["concept"])
+        self.weights = {}
+        for path in sorted(self.folder.glob("ValueSet-*.json")):
+            vs = json.loads(path.read_text(encoding="utf-8"))
+            for inc in vs.get("compose", {}).get("include", []):
+                for cpt in inc.get("concept", []):
+                    for ext in cpt.get("extension", []):
+                        if ext["url"].endswith("/ordinalValue"):
+                            self.weights[cpt["code"]] = ext["valueDecimal"]
+        self.questionnaires = {}
+
+    def _load(self, name):
+        return json.loads((self.folder / name).read_text(encoding="utf-8"))
+
+    def _walk(self, concepts):
+        for cpt in concepts:
+            self.display[cpt["code"]] = cpt["display"]
+            self._walk(cpt.get("concept", []))
+
+    def questionnaire(self, qid):
+        if qid not in self.questionnaires:
+            self.questionnaires[qid] = self._load(f"Questionnaire-{qid}.json")
+        return self.questionnaires[qid]
+
+    def canonical(self, qid):
+        q = self.questionnaire(qid)
+        return f"{q['url']}|{q['version']}"
+
+    def weight(self, code):
+        try:
+            return self.weights[code]
+        except KeyError:
+            raise ExampleError(f"no ordinal weight for code {code!r}") from None
+
+
+# ---------------------------------------------------------------------------- responses
+def _iter_items(items):
+    for it in items:
+        yield it
+        yield from _iter_items(it.get("item", []))
+
+
+def _enabled(item, answers):
+    conditions = item.get("enableWhen")
+    if not conditions:
+        return True
+    results = []
+    for cond in conditions:
+        given = answers.get(cond["question"])
+        given = given if isinstance(given, list) else ([] if given is None else [given])
+        if cond["operator"] == "exists":
+            results.append(bool(given) == cond["answerBoolean"])
+            continue
+        if "answerBoolean" in cond:
+            expected = cond["answerBoolean"]
+        elif "answerCoding" in cond:
+            expected = cond["answerCoding"]["code"]
+        else:
+            raise ExampleError(f"unsupported enableWhen in {item['linkId']}")
+        hit = expected in given
+        results.append(hit if cond["operator"] == "=" else not hit)
+    return any(results) if item.get("enableBehavior") == "any" else all(results)
+
+
+class ResponseBuilder:
+    """Turn {linkId: value} into QuestionnaireResponse items shaped like the Questionnaire."""
+
+    def __init__(self, content, qid):
+        self.content = content
+        self.qid = qid
+        self.q = content.questionnaire(qid)
+        self.known = {it["linkId"]: it for it in _iter_items(self.q["item"])}
+
+    def items(self, answers):
+        unknown = set(answers) - set(self.known)
+        if unknown:
+            raise ExampleError(f"{self.qid}: unknown linkIds {sorted(unknown)}")
+        used = set()
+        out = self._fill(self.q["item"], answers, used)
+        unused = {k for k in set(answers) - used if answers[k] not in (None, [])}
+        if unused:
+            raise ExampleError(f"{self.qid}: answers to disabled items {sorted(unused)}")
+        return out
+
+    def _fill(self, items, answers, used):
+        out = []
+        for it in items:
+            if it["type"] == "display" or not _enabled(it, answers):
+                continue
+            link = it["linkId"]
+            if it["type"] == "group":
+                if it.get("repeats"):
+                    if link not in answers:
+                        if it.get("required"):
+                            raise ExampleError(f"{self.qid}: required group {link} has no instances")
+                        continue
+                    used.add(link)
+                    for instance in answers[link]:
+                        children = self._fill(it["item"], instance, set())
+                        out.append({"linkId": link, "text": it["text"], "item": children})
+                    continue
+                children = self._fill(it.get("item", []), answers, used)
+                if children:
+                    out.append({"linkId": link, "text": it["text"], "item": children})
+                elif it.get("required"):
+                    raise ExampleError(f"{self.qid}: required group {link} is empty")
+                continue
+            value = answers.get(link)
+            if value is None or value == []:
+                if it.get("required"):
+                    raise ExampleError(f"{self.qid}: required item {link} has no answer")
+                continue
+            used.add(link)
+            values = value if isinstance(value, list) else [value]
+            if len(values) > 1 and not it.get("repeats"):
+                raise ExampleError(f"{self.qid}: {link} does not repeat")
+            out.append({"linkId": link, "text": it["text"],
+                        "answer": [self._answer(it, v) for v in values]})
+        return out
+
+    def _answer(self, it, v):
+        t = it["type"]
+        if t == "boolean":
+            return {"valueBoolean": bool(v)}
+        if t == "integer":
+            return {"valueInteger": int(v)}
+        if t == "decimal":
+            return {"valueDecimal": float(v)}
+        if t == "date":
+            return {"valueDate": v.isoformat() if isinstance(v, date) else v}
+        if t in ("string", "text"):
+            return {"valueString": v}
+        if t == "reference":
+            return {"valueReference": v}
+        if t in ("choice", "open-choice"):
+            for opt in it.get("answerOption", []):
+                coding = opt.get("valueCoding", {})
+                if coding.get("code") == v:
+                    return {"valueCoding": dict(coding)}
+            if v in self.content.display and "answerValueSet" in it:
+                return {"valueCoding": {"system": CS_URL, "code": v, "display": self.content.display[v]}}
+            if t == "open-choice":
+                return {"valueString": v}
+            raise ExampleError(f"{self.qid}: {v!r} is not an answer of {it['linkId']}")
+        raise ExampleError(f"{self.qid}: unsupported item type {t}")
+
+
+# ---------------------------------------------------------------------------- scoring
+def _round(value, places):
+    return float(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def rfq8_scores(content, codes):
+    """codes: {1..8: agreement code}. Returns (RFQ_c, RFQ_u) as in the Questionnaire."""
+    ordinal = {i: content.weight(c) for i, c in codes.items()}
+    low = lambda o: max(0, 4 - int(o))    # 1->3, 2->2, 3->1, 4..7->0  # noqa: E731
+    high = lambda o: max(0, int(o) - 4)   # 1..4->0, 5->1, 6->2, 7->3  # noqa: E731
+    certainty = sum(low(ordinal[i]) for i in (1, 2, 3, 4, 5, 6))
+    uncertainty = sum(high(ordinal[i]) for i in (2, 4, 5, 6, 8)) + low(ordinal[7])
+    return _round(Decimal(certainty) / 6, 2), _round(Decimal(uncertainty) / 6, 2)
+
+
+# ---------------------------------------------------------------------------- data
+class Peter:
+    """Deterministic storyline of six months of MBT."""
+
+    def __init__(self, content):
+        self.c = content
+        self.rng = random.Random(SEED)
+        self.entries = []
+        self.patient_ref = {"reference": self.full_url("Patient", PATIENT_ID), "display": "Peter Example"}
+        self.clinician_ref = {"reference": self.full_url("Practitioner", CLINICIAN_ID),
+                              "display": "Dr Morgan Reyes"}
+
+    # -- plumbing
+    @staticmethod
+    def full_url(rtype, rid):
+        return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{rtype}/{rid}')}"
+
+    def add(self, resource):
+        rtype, rid = resource["resourceType"], resource["id"]
+        self.entries.append({"fullUrl": self.full_url(rtype, rid), "resource": resource,
+                             "request": {"method": "PUT", "url": f"{rtype}/{rid}"}})
+
+    @staticmethod
+    def when(day, hour):
+        return datetime.combine(day, time(hour, 0), tzinfo=timezone.utc).isoformat().replace("+00:00", "Z")
+
+    def response(self, rid, qid, authored, answers, author, source=None):
+        items = ResponseBuilder(self.c, qid).items(answers)
+        qr = {
+            "resourceType": "QuestionnaireResponse",
+            "id": rid,
+            "identifier": {"system": "urn:ietf:rfc:3986",
+                           "value": f"urn:uuid:{uuid.uuid5(NAMESPACE, 'identifier/' + rid)}"},
+            "questionnaire": self.c.canonical(qid),
+            "status": "completed",
+            "subject": self.patient_ref,
+            "authored": authored,
+            "author": author,
+        }
+        if source:
+            qr["source"] = source
+        qr["item"] = items
+        self.add(qr)
+        return qr
+
+    def pick(self, pool, k):
+        return sorted(self.rng.sample(pool, k), key=pool.index)
+
+    # -- people
+    def people(self):
+        self.add({
+            "resourceType": "Patient",
+            "id": PATIENT_ID,
+            "text": {"status": "generated", "div": (
+                '<div xmlns="http://www.w3.org/1999/xhtml"><p>Peter Example, synthetic patient: 26-year-old '
+                "second-year medical student on leave of absence, living with his parents, referred for MBT "
+                "after a near-lethal overdose on the day of a licensing exam.</p></div>")},
+            "identifier": [{"system": "http://fhir-mbt.org/fhir/sid/example-patient", "value": "PETER-0001"}],
+            "active": True,
+            "name": [{"use": "official", "family": "Example", "given": ["Peter"]}],
+            "gender": "male",
+            "birthDate": "1999-10-14",
+            "generalPractitioner": [self.clinician_ref],
+        })
+        self.add({
+            "resourceType": "Practitioner",
+            "id": CLINICIAN_ID,
+            "text": {"status": "generated", "div": (
+                '<div xmlns="http://www.w3.org/1999/xhtml"><p>Dr Morgan Reyes, synthetic MBT clinician.</p>'
+                "</div>")},
+            "identifier": [{"system": "http://fhir-mbt.org/fhir/sid/example-practitioner", "value": "MR-0001"}],
+            "active": True,
+            "name": [{"use": "official", "family": "Reyes", "given": ["Morgan"], "prefix": ["Dr"]}],
+        })
+
+    # -- formulation
+    def formulation_answers(self, revision=None):
+        a = {
+            "revision.is-revision": revision is not None,
+            "diagnosis.icd10cm": ["F60.81"],
+            "diagnosis.icd11-severity": "6D10.1",
+            "diagnosis.icd11-traits": ["6D11.2", "6D11.0"],
+            "diagnosis.shared": True,
+            "diagnosis.note": "Narcissistic personality disorder discussed in session 2; Peter found the "
+                              "word hard to hear and asked for it to be explained in terms of what happens "
+                              "to him under pressure.",
+            "presenting.difficulties": "Near-lethal overdose on the morning of his Step 1 exam. Peter describes "
+                                       "it as the only logical option once he was certain he would fail. Since "
+                                       "then: leave of absence from medical school, little contact with friends, "
+                                       "angry outbursts at home and long periods of feeling nothing.",
+            "presenting.context": "Referred by the inpatient team after medical stabilisation; his parents, "
+                                  "with whom he now lives, are afraid he will try again.",
+            "presentation.type": "oscillating-presentation",
+            "presentation.description": "Arrives poised and articulate and critiques the licensing system and "
+                                        "the clinician's qualifications; underneath, anxiety and shame surface "
+                                        "quickly when failure is mentioned and he can drop into despair.",
+            "attachment.history": "High-achieving family in which praise followed results. Peter learned that "
+                                  "being loved meant being the best, and that needing help was a sign of "
+                                  "weakness.",
+            "attachment.patterns": "Admires then dismisses mentors; keeps friends at a distance; becomes "
+                                   "contemptuous when he feels outshone.",
+            "dimension.self-other.pole": "pole-self",
+            "dimension.self-other.example": "Talks at length about how unfair the exam was to him but cannot "
+                                            "say what his parents went through after the overdose.",
+            "dimension.internal-external.pole": "pole-external",
+            "dimension.internal-external.example": "Judges his own worth and others' competence by grades, "
+                                                   "titles and credentials.",
+            "dimension.cognitive-affective.pole": "pole-cognitive",
+            "dimension.cognitive-affective.example": "Can give a fluent account of why people act as they do, "
+                                                     "with no feeling in it.",
+            "dimension.automatic-controlled.pole": "pole-automatic",
+            "dimension.automatic-controlled.example": "Is instantly sure the professors wanted him to fail and "
+                                                      "does not revisit that view.",
+            "mode.psychic-equivalence.present": True,
+            "mode.psychic-equivalence.triggers": "Feedback, grades, anyone checking his work.",
+            "mode.psychic-equivalence.example": "'I felt humiliated in the seminar, so they were humiliating "
+                                                "me.'",
+            "mode.pretend-mode.present": True,
+            "mode.pretend-mode.triggers": "Being asked how he feels; early in sessions.",
+            "mode.pretend-mode.example": "Offers polished psychological explanations of himself that change "
+                                         "nothing and feel empty to both of us.",
+            "mode.teleological-mode.present": True,
+            "mode.teleological-mode.triggers": "Exams, rankings, comparisons with classmates.",
+            "mode.teleological-mode.example": "'If I fail the exam I am worthless and there is no point in "
+                                              "living.'",
+            "self-esteem.conditions": ["esteem-achievement", "esteem-intelligence", "esteem-admiration",
+                                       "esteem-control"],
+            "self-esteem.conditions-detail": "Feels fine while ahead of his peers; a single poor mark makes him "
+                                             "feel a fraud.",
+            "self-esteem.alien-self": "The brilliant future doctor who never struggles. It covers over anxiety, "
+                                      "the effort studying costs him, and shame about needing help.",
+            "self-esteem.threat-response": ["rage-retaliation", "devaluation", "withdrawal", "shame-collapse"],
+            "self-esteem.threat-example": "After a practice test he raged at his parents, called the course "
+                                          "worthless, shut himself away for days and then took the overdose.",
+            "self-esteem.patterns": ["alien-self", "contingent-self-esteem", "externalising-blame",
+                                     "black-and-white-thinking", "overconfident-perspective-taking",
+                                     "limited-affective-empathy", "alexithymia", "anger-as-shield", "me-mode"],
+            "clinician.patterns": ["idealisation-devaluation", "defensive-distance", "competition-envy",
+                                   "dropout-risk"],
+            "clinician.description": "He may question my credentials, treat sessions as a debate to win, or go "
+                                     "quiet and miss sessions if he feels exposed or criticised.",
+            "clinician.approach": "Notice it out loud, take my own part in it seriously, and slow down to look "
+                                  "at what happened between us before going back to the topic.",
+            "goal": [
+                {"goal.domain": "goal-relationships",
+                 "goal.text": "Get through a disagreement with my parents without blowing up.",
+                 "goal.indicator": "Fewer blow-ups at home on my weekly check-in; my parents notice it too."},
+                {"goal.domain": "goal-work-activity",
+                 "goal.text": "Decide about going back to medical school from a calm place, not from panic.",
+                 "goal.indicator": "A plan I have talked through in sessions, made without an ultimatum to "
+                                   "myself."},
+                {"goal.domain": "goal-self-regulation",
+                 "goal.text": "Notice the shame under the anger and put words to it.",
+                 "goal.indicator": "More pauses before reacting; I can name what I felt in the moment."},
+            ],
+            "crisis.warning-signs": "Certainty that he will fail; staying in his room; not eating; telling "
+                                    "himself there is no way out.",
+            "crisis.self": "Tell my mother or father that I am in a bad place; go for a long walk rather than "
+                           "stay alone in my room; reread this plan; call the crisis line.",
+            "crisis.professionals": "Take me seriously even if I sound calm; ask directly about overdose plans; "
+                                    "arrange an extra appointment within 48 hours; help my parents keep "
+                                    "medication secured.",
+            "crisis.others": "I may seem arrogant or cold when I am most frightened. Keep medication locked "
+                             "away. Stay with me rather than argue with me.",
+            "crisis.not-helpful": "Being told I have so much to live for; lectures about my future career; being "
+                                  "left alone after a row.",
+            "crisis.contacts": "Parents at home; MBT clinician during office hours; crisis line and emergency "
+                               "services out of hours.",
+            "agreement.agreed": True,
+            "agreement.date": START + timedelta(weeks=3),
+            "agreement.copy-given": True,
+            "agreement.patient-comments": "I don't agree with everything, but it is closer than I expected.",
+        }
+        if revision is not None:
+            a["revision.previous"] = revision["previous"]
+            a["revision.reason"] = revision["reason"]
+            a["agreement.date"] = revision["date"]
+            a["presentation.type"] = "vulnerable-presentation"
+            a["dimension.automatic-controlled.example"] = (
+                "Still quick to be sure about others' motives, but now sometimes stops himself and asks.")
+            a["self-esteem.patterns"] = [p for p in a["self-esteem.patterns"] if p != "me-mode"] + ["we-mode"]
+            a["agreement.patient-comments"] = "This version feels more like me."
+        return a
+
+    def formulations(self):
+        first_day = START + timedelta(weeks=3)
+        first = self.response("peter-formulation-1", "mbt-formulation", self.when(first_day, 17),
+                              self.formulation_answers(), self.clinician_ref)
+        rev_day = START + timedelta(weeks=14)
+        self.response("peter-formulation-2", "mbt-formulation", self.when(rev_day, 17),
+                      self.formulation_answers(revision={
+                          "previous": {"reference": self.full_url("QuestionnaireResponse", first["id"]),
+                                       "display": "MBT formulation, first version"},
+                          "reason": "Three-month review: the vulnerable side is now more in view and Peter has "
+                                    "begun to notice shame under his anger.",
+                          "date": rev_day}),
+                      self.clinician_ref)
+
+    # -- RFQ-8
+    RFQ = {
+        0: ["strongly-disagree", "slightly-agree", "agree", "agree", "agree", "slightly-agree", "agree",
+            "strongly-agree"],
+        13: ["disagree", "neither-agree-nor-disagree", "slightly-agree", "slightly-agree", "slightly-agree",
+             "neither-agree-nor-disagree", "slightly-agree", "agree"],
+        26: ["slightly-disagree", "slightly-disagree", "neither-agree-nor-disagree", "neither-agree-nor-disagree",
+             "neither-agree-nor-disagree", "slightly-disagree", "neither-agree-nor-disagree", "slightly-agree"],
+    }
+
+    def rfq8(self):
+        for week, label in ((0, "m0"), (13, "m3"), (26, "m6")):
+            codes = dict(enumerate(self.RFQ[week], 1))
+            certainty, uncertainty = rfq8_scores(self.c, codes)
+            answers = {f"rfq8.{i}": code for i, code in codes.items()}
+            answers.update({"rfq8.certainty": certainty, "rfq8.uncertainty": uncertainty})
+            day = START + timedelta(weeks=week)
+            self.response(f"peter-rfq8-{label}", "rfq-8", self.when(day, 13), answers, self.patient_ref,
+                          source=self.patient_ref)
+
+    # -- mentalizing profile
+    def profiles(self):
+        dims = ("self-other", "internal-external", "cognitive-affective", "automatic-controlled")
+        plans = {
+            "intake": (1, ["pole-self", "pole-external", "pole-cognitive", "pole-automatic"],
+                       ["rigidity-marked", "rigidity-moderate", "rigidity-marked", "rigidity-moderate"],
+                       ["mode-frequent", "mode-frequent", "mode-pervasive"], "mixed-direction",
+                       "mentalizing-limited"),
+            "m6": (26, ["pole-self", "poles-balanced", "pole-cognitive", "pole-automatic"],
+                   ["rigidity-mild", "rigidity-mild", "rigidity-moderate", "rigidity-mild"],
+                   ["mode-occasional", "mode-occasional", "mode-frequent"], "hypermentalizing",
+                   "mentalizing-moderate"),
+        }
+        for label, (week, poles, rigid, modes, direction, capacity) in plans.items():
+            a = {"profile.basis": "Assessment interviews and individual sessions up to this date."
+                 if label == "intake" else "Individual and group sessions over the past three months."}
+            for d, p, r in zip(dims, poles, rigid):
+                a[f"profile.{d}.dominance"] = p
+                a[f"profile.{d}.rigidity"] = r
+            a["profile.self-other.example"] = (
+                "Describes his own ordeal in detail; his parents' experience barely figures."
+                if label == "intake" else "Has started to ask how his outbursts land with his mother.")
+            for m, v in zip(("psychic-equivalence", "pretend-mode", "teleological-mode"), modes):
+                a[f"profile.{m}.presence"] = v
+            a["profile.modes.example"] = ("Exam results equated with personal worth; intellectual talk about "
+                                          "feelings in early sessions.")
+            a["profile.direction"] = direction
+            a["profile.overall.capacity"] = capacity
+            a["profile.score.imbalance"] = int(sum(self.c.weight(r) for r in rigid))
+            a["profile.score.modes"] = int(sum(self.c.weight(m) for m in modes))
+            a["profile.score.capacity"] = int(self.c.weight(capacity))
+            day = START + timedelta(weeks=week)
+            self.response(f"peter-profile-{label}", "mbt-mentalizing-profile", self.when(day, 17), a,
+                          self.clinician_ref)
+
+    # -- sessions and check-ins
+    RISK_WEEKS = {
+        0: ("risk-moderate", ["risk-explored", "contact-increased", "team-consulted"],
+            "Second session this week arranged; parents reminded to keep medication locked away."),
+        4: ("risk-moderate", ["risk-explored", "crisis-plan-updated"],
+            "Thoughts returned after a letter from the school; crisis plan extended with a walk-and-call step."),
+        11: ("risk-low", ["risk-explored", "no-further-action"],
+             "Fleeting thoughts after a row with his father; no plan or intent."),
+    }
+    RUPTURES = {3: "partially-repaired", 10: "repaired", 16: "partially-repaired", 22: "repaired"}
+    CANCELLED, DNA = 9, 17
+    GROUP_WEEKS = {12, 16, 20, 24}
+    VIRTUAL_WEEKS = {13, 21}
+    RUPTURE_TEXT = {
+        3: "Peter said I was too junior to understand medical training and that the questions were pointless.",
+        10: "He felt I sided with his father over the car argument and went silent.",
+        16: "In group he dismissed another member's feedback and then felt I had shamed him in front of others.",
+        22: "He was irritated that I asked again about feelings when he wanted advice about returning to school.",
+    }
+    WE_MODE_EXAMPLES = [
+        "Stopped mid-rant about a classmate and wondered aloud what the classmate might have been worried about.",
+        "Asked me what I had made of his silence last week, and listened to the answer.",
+        "Took up another group member's point and built on it instead of correcting it.",
+        "Realised his mother's questions came from fear for him, not from doubt in him.",
+    ]
+    FOCUS = [
+        "Slow down the next blow-up at home and look at the moment before it.",
+        "Return to the shame that came up when talking about the exam.",
+        "Explore what happened between us when he went quiet.",
+        "Look at how he decides, so fast, what others think of him.",
+        "Keep working on the decision about going back to school.",
+    ]
+
+    def progress(self, week):
+        return week / (WEEKS - 1)
+
+    def session(self, week):
+        rng = self.rng
+        t = self.progress(week)
+        day = START + timedelta(weeks=week)
+        a = {
+            "session.date": day,
+            "session.format": "format-group" if week in self.GROUP_WEEKS else "format-individual",
+            "session.modality": "virtual" if week in self.VIRTUAL_WEEKS else "in-person",
+            "session.phase": "phase-initial" if week < 6 else "phase-middle",
+        }
+        if week == self.CANCELLED:
+            a["session.attendance"] = "cancelled"
+            a["session.note"] = "Cancelled by the service (clinician unwell); Peter offered a telephone check-in."
+            return a
+        if week == self.DNA:
+            a["session.attendance"] = "did-not-attend"
+            a["session.note"] = ("Did not attend the week after the group rupture. Letter and call; he agreed to "
+                                 "come next week.")
+            return a
+        a["session.attendance"] = "attended"
+        # risk
+        risk = self.RISK_WEEKS.get(week)
+        a["risk.self-harm"] = False
+        a["risk.suicidal-thoughts"] = risk is not None
+        if risk:
+            a["risk.level"], a["risk.action"], a["risk.action-detail"] = risk
+            a["risk.crisis-plan-reviewed"] = True
+        # arousal
+        rupture = week in self.RUPTURES
+        peak = round(8.2 - 3.2 * t + rng.uniform(-1.0, 1.0) + (1.2 if rupture or risk else 0))
+        peak = max(0, min(10, peak))
+        a["arousal.peak"] = peak
+        collapse = peak >= 8 or (peak == 7 and rng.random() < 0.5)
+        a["arousal.collapse"] = collapse
+        if collapse:
+            a["arousal.collapse-context"] = rng.choice([
+                "When exam results came up he became certain he was finished and could not think about it.",
+                "When I wondered about his part in the argument he launched into a tirade about his father.",
+                "Talking about his classmates passing the exam, he went cold and contemptuous.",
+            ])
+        # mentalizing level
+        levels = ["mentalizing-very-limited", "mentalizing-limited", "mentalizing-moderate", "mentalizing-good"]
+        idx = min(3, int(t * 3.6 + rng.uniform(-0.4, 0.4)))
+        if collapse and idx > 0 and rng.random() < 0.5:
+            idx -= 1
+        level = levels[max(0, idx)]
+        a["mentalizing.level"] = level
+        a["mentalizing.level-score"] = int(self.c.weight(level))
+        modes = ["psychic-equivalence", "pretend-mode", "teleological-mode"]
+        n_modes = 3 if t < 0.25 else (2 if t < 0.6 else rng.choice([0, 1]))
+        a["mentalizing.modes"] = self.pick(modes, n_modes)
+        poles = ["pole-self", "pole-external", "pole-cognitive", "pole-automatic"]
+        a["mentalizing.imbalances"] = self.pick(poles, 4 if t < 0.25 else (3 if t < 0.6 else rng.choice([1, 2])))
+        a["mentalizing.direction"] = ("mixed-direction" if t < 0.4 else
+                                      "hypermentalizing" if t < 0.8 else
+                                      rng.choice(["hypermentalizing", "no-predominant-direction"]))
+        # interventions
+        used = ["not-knowing-stance", "clarification"]
+        used += self.pick(["empathic-validation", "affect-elaboration", "gentle-challenge", "stop-rewind-explore"],
+                          2 if t < 0.5 else 3)
+        if peak >= 7:
+            used.append("regulating-arousal")
+        if rupture:
+            used.append("mentalizing-the-relationship")
+        if week < 6:
+            used.append("psychoeducation")
+        order = ["not-knowing-stance", "empathic-validation", "clarification", "affect-elaboration",
+                 "gentle-challenge", "stop-rewind-explore", "mentalizing-the-relationship", "regulating-arousal",
+                 "psychoeducation"]
+        a["interventions.used"] = sorted(set(used), key=order.index)
+        stages = ["stage-what", "stage-expand-the-what", "stage-why", "stage-how"]
+        stage = min(3, int(t * 4 + rng.uniform(-0.6, 0.4)))
+        if collapse:
+            stage = max(0, stage - 1)
+        a["interventions.stage"] = stages[max(0, stage)]
+        # me-mode to we-mode
+        shift = rng.random() < 0.02 + 0.8 * t ** 1.3
+        a["we-mode.shift"] = shift
+        if shift:
+            a["we-mode.example"] = rng.choice(self.WE_MODE_EXAMPLES)
+        # alliance
+        a["alliance.rupture"] = rupture
+        if rupture:
+            a["alliance.rupture-description"] = self.RUPTURE_TEXT[week]
+            a["alliance.repair"] = self.RUPTURES[week]
+        patterns = []
+        if t < 0.4:
+            patterns = self.pick(["idealisation-devaluation", "defensive-distance", "competition-envy"], 2)
+        elif rupture or rng.random() < 0.3:
+            patterns = [rng.choice(["defensive-distance", "competition-envy"])]
+        if week in (16, 17, 18):
+            patterns.append("dropout-risk")
+        a["alliance.patterns"] = patterns
+        # adherence
+        scores = []
+        for it in _iter_items(self.c.questionnaire("mbt-session-record")["item"]):
+            if it["linkId"].startswith("adherence.") and it["type"] == "integer":
+                s = max(1, min(7, round(4.4 + 1.2 * t + rng.uniform(-1.0, 1.0))))
+                a[it["linkId"]] = s
+                scores.append(s)
+        a["adherence.mean"] = _round(Decimal(sum(scores)) / len(scores), 2)
+        a["next.focus"] = self.FOCUS[week % len(self.FOCUS)]
+        return a
+
+    def checkin(self, week):
+        rng = self.rng
+        t = self.progress(week)
+        blow = max(0, round(5.5 * (1 - t) ** 1.5 + 0.6 + rng.uniform(-1.2, 1.2)
+                            + (1 if week in self.RUPTURES else 0)))
+        pause = max(0, round(0.2 + 5.0 * t ** 0.7 + rng.uniform(-1.0, 1.0)))
+        steady = ["very-unsteady", "unsteady", "somewhat-steady", "steady"][
+            min(3, int(t * 3.4 + rng.uniform(-0.5, 0.5)))]
+        curious = ["freq-never", "freq-rarely", "freq-sometimes", "freq-often"][
+            min(3, int(t * 3.6 + rng.uniform(-0.5, 0.5)))]
+        early = ["emotion-anger", "emotion-contempt", "emotion-emptiness", "emotion-humiliation"]
+        middle = ["emotion-anger", "emotion-shame", "emotion-fear", "emotion-envy", "emotion-hurt", "emotion-sadness"]
+        late = ["emotion-shame", "emotion-sadness", "emotion-calm", "emotion-pride", "emotion-affection",
+                "emotion-fear", "emotion-anger"]
+        pool = early if t < 0.2 else middle if t < 0.6 else late
+        emotions = self.pick(pool, 2 if t < 0.2 else 3)
+        if week in (8, 19):
+            emotions.append("restless" if week == 8 else "relieved")
+        a = {
+            "checkin.blow-ups": blow,
+            "checkin.pauses": pause,
+            "checkin.self-worth": steady,
+            "checkin.curiosity": curious,
+            "checkin.emotions": emotions,
+            "checkin.risk.thoughts": week in self.RISK_WEEKS,
+        }
+        if week in (5, 12, 20):
+            a["checkin.emotions-note"] = [
+                "My dad asked about school and I felt the anger coming; I went for a walk first.",
+                "I noticed shame when a friend mentioned her exam results. I did not say anything nasty.",
+                "I felt proud that I apologised to my mother without being asked.",
+            ][(5, 12, 20).index(week)]
+        if week in self.RISK_WEEKS:
+            a["checkin.risk.acted"] = False
+            a["checkin.risk.safe-now"] = True
+        a["checkin.score.self-worth"] = int(self.c.weight(steady))
+        a["checkin.score.curiosity"] = int(self.c.weight(curious))
+        if blow + pause > 0:
+            a["checkin.score.pause-proportion"] = (pause * 100) // (blow + pause)
+        return a
+
+    def weekly(self):
+        for week in range(WEEKS):
+            day = START + timedelta(weeks=week)
+            if week != self.DNA:
+                self.response(f"peter-checkin-{week + 1:02d}", "mbt-weekly-checkin", self.when(day, 13),
+                              self.checkin(week), self.patient_ref, source=self.patient_ref)
+            self.response(f"peter-session-{week + 1:02d}", "mbt-session-record", self.when(day, 16),
+                          self.session(week), self.clinician_ref)
+
+    def bundle(self):
+        self.people()
+        self.rfq8()
+        self.profiles()
+        self.formulations()
+        self.weekly()
+        return {"resourceType": "Bundle", "id": "mbt-example-peter", "type": "transaction",
+                "entry": self.entries}
+
+
+def build(content_dir=CONTENT):
+    return Peter(Content(content_dir)).bundle()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--content", type=Path, default=CONTENT)
+    args = parser.parse_args(argv)
+    bundle = build(args.content)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({len(bundle['entry'])} entries)")
+
+
+if __name__ == "__main__":
+    main()
