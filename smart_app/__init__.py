@@ -1,1 +1,41 @@
 """The SMART-on-FHIR app for MBT clinicians (Flask)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app; configuration comes from the environment (see ``config``)."""
+    from smart_app import config, errors, security
+    from smart_app.store import ServerSideSessionInterface, SqliteStore
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.from_environment())
+    if test_config:
+        app.config.from_mapping(test_config)
+    if app.config["SECRET_KEY_IS_EPHEMERAL"] and not app.config.get("TESTING"):
+        logging.getLogger(__name__).warning("MBT_SECRET_KEY is not set: sessions end when the app restarts")
+
+    db = app.config["MBT_SESSION_DB"]
+    if not db:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        db = os.path.join(app.instance_path, "sessions.sqlite3")
+    app.session_interface = ServerSideSessionInterface(SqliteStore(db))
+
+    security.init_app(app)
+    errors.init_app(app)
+
+    from smart_app import dashboard, forms, launch, patient_copy
+
+    app.register_blueprint(launch.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(forms.bp)
+    app.register_blueprint(patient_copy.bp)
+    return app

@@ -1,0 +1,142 @@
+"""Small server-side SVG charts: no script, nothing fetched, CSP-friendly.
+
+Each function takes plain numbers and labels and returns an SVG string
+whose every text node is escaped. They are cheap enough to draw a year of
+weekly sessions on every dashboard view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from typing import Sequence
+
+from markupsafe import Markup
+
+__all__ = ["Series", "line_chart", "bar_chart", "presence_grid"]
+
+W, H = 480, 180
+LEFT, RIGHT, TOP, BOTTOM = 34, 8, 10, 24
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    points: Sequence[tuple[str, float | None]]  # (x label, y)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+def _frame(y_min: float, y_max: float, title: str, ticks: int = 3) -> list[str]:
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<line class="axis" x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}"/>',
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}"/>',
+    ]
+    for i in range(ticks + 1):
+        value = y_min + (y_max - y_min) * i / ticks
+        y = _y(value, y_min, y_max)
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">{_fmt(value)}</text>')
+    return parts
+
+
+def _y(value: float, y_min: float, y_max: float) -> float:
+    span = (y_max - y_min) or 1.0
+    return TOP + (H - TOP - BOTTOM) * (1 - (value - y_min) / span)
+
+
+def _x(i: int, n: int) -> float:
+    if n <= 1:
+        return (LEFT + W - RIGHT) / 2
+    return LEFT + 6 + (W - LEFT - RIGHT - 12) * i / (n - 1)
+
+
+def _x_labels(labels: Sequence[str]) -> list[str]:
+    n = len(labels)
+    if not n:
+        return []
+    step = max(1, n // 6)
+    out = []
+    for i in range(0, n, step):
+        out.append(f'<text x="{_x(i, n):.1f}" y="{H - 8}" text-anchor="middle">{escape(labels[i])}</text>')
+    return out
+
+
+def line_chart(series: Sequence[Series], *, y_min: float, y_max: float, title: str) -> Markup:
+    """Lines over shared x labels (the union of every series' labels, in order)."""
+    labels: list[str] = []
+    for s in series:
+        for label, _ in s.points:
+            if label not in labels:
+                labels.append(label)
+    labels.sort()
+    pos = {label: i for i, label in enumerate(labels)}
+    parts = _frame(y_min, y_max, title)
+    for k, s in enumerate(series):
+        pts = [(pos[label], y) for label, y in s.points if y is not None]
+        if len(pts) > 1:
+            d = " ".join(f"{_x(i, len(labels)):.1f},{_y(y, y_min, y_max):.1f}" for i, y in pts)
+            parts.append(f'<polyline class="s{k % 2}" points="{d}"/>')
+        for i, y in pts:
+            parts.append(
+                f'<circle class="d{k % 2}" cx="{_x(i, len(labels)):.1f}" cy="{_y(y, y_min, y_max):.1f}" r="2.5">'
+                f"<title>{escape(s.label)} {escape(labels[i])}: {_fmt(y)}</title></circle>"
+            )
+    parts.extend(_x_labels(labels))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str) -> Markup:
+    """Grouped bars: one group per label, one bar per series."""
+    y_max = max([y for s in series for _, y in s.points if y is not None] + [1])
+    parts = _frame(0, y_max, title)
+    n, k_count = len(labels), max(1, len(series))
+    slot = (W - LEFT - RIGHT - 12) / max(1, n)
+    width = max(1.0, slot * 0.8 / k_count)
+    for k, s in enumerate(series):
+        values = dict(s.points)
+        for i, label in enumerate(labels):
+            y = values.get(label)
+            if y is None:
+                continue
+            x = LEFT + 6 + slot * i + width * k
+            top = _y(y, 0, y_max)
+            parts.append(
+                f'<rect class="bar{k % 2}" x="{x:.1f}" y="{top:.1f}" width="{width:.1f}" height="{H - BOTTOM - top:.1f}">'
+                f"<title>{escape(s.label)} {escape(label)}: {_fmt(y)}</title></rect>"
+            )
+    parts.extend(_x_labels(list(labels)))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def presence_grid(columns: Sequence[str], rows: Sequence[tuple[str, set[str]]], *, title: str) -> Markup:
+    """Which row categories were present in which column (e.g. modes per session)."""
+    height = TOP + 16 * len(rows) + BOTTOM
+    left = 130
+    n = len(columns)
+    cell = (W - left - RIGHT) / max(1, n)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for r, (name, present) in enumerate(rows):
+        y = TOP + 16 * r
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(name)}</text>')
+        for c, column in enumerate(columns):
+            if column in present:
+                parts.append(
+                    f'<rect class="cell" x="{left + cell * c:.1f}" y="{y + 2}" width="{max(cell - 1, 1):.1f}" height="12">'
+                    f"<title>{escape(name)}: {escape(column)}</title></rect>"
+                )
+    step = max(1, n // 6)
+    for c in range(0, n, step):
+        parts.append(
+            f'<text x="{left + cell * c:.1f}" y="{height - 8}">{escape(columns[c])}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

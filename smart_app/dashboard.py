@@ -1,0 +1,43 @@
+"""The patient dashboard: risk first, then formulation, trends and records."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template
+
+from fhir_mbt.content import shipped
+from smart_app import charts
+from smart_app.dashboard_data import build_view
+from smart_app.patient_data import read_patient_record
+from smart_app.views import launched
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.get("/dashboard")
+@launched
+def index():
+    patient, responses = read_patient_record(g.fhir, g.tokens.patient)
+    view = build_view(responses, patient, shipped())
+    figures = {
+        "rfq": charts.line_chart(
+            [charts.Series("Certainty (RFQ_c)", view.series["rfq_c"]),
+             charts.Series("Uncertainty (RFQ_u)", view.series["rfq_u"])],
+            y_min=0, y_max=3, title="RFQ-8 scores over time",
+        ) if view.rfq8 else None,
+        "sessions": charts.line_chart(
+            [charts.Series("In-session mentalizing (1-5)", view.series["mentalizing"]),
+             charts.Series("Peak arousal (0-10)", view.series["arousal"])],
+            y_min=0, y_max=10, title="Mentalizing and peak arousal by session",
+        ) if view.sessions else None,
+        "modes": charts.presence_grid(
+            [date for date, _ in view.modes_by_session],
+            [(label, {d for d, codes in view.modes_by_session if code in codes}) for code, label in view.mode_labels],
+            title="Prementalizing modes seen, session by session",
+        ) if view.mode_labels else None,
+        "checkins": charts.bar_chart(
+            [d for d, _ in view.series["blow_ups"]],
+            [charts.Series("Blow-ups", view.series["blow_ups"]), charts.Series("Paused before reacting", view.series["pauses"])],
+            title="Weekly blow-ups and pauses",
+        ) if view.checkins else None,
+    }
+    return render_template("dashboard.html", view=view, figures=figures, ctx=g.tokens.context, patient=view.patient)

@@ -1,0 +1,227 @@
+"""The dashboard's view of one patient, computed from their QuestionnaireResponses.
+
+Pure functions over plain dicts: the blueprint reads the responses (one
+search, with the Patient included) and hands them here. Reading the
+responses rather than every Observation keeps the read to a few hundred
+resources for years of weekly sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from fhir_mbt import terminology
+from fhir_mbt.content import ContentIndex
+
+__all__ = ["PatientView", "build_view", "flatten", "questionnaire_id", "patient_summary"]
+
+FORMULATION = terminology.FORMULATION
+SESSION = terminology.SESSION_RECORD
+CHECKIN = terminology.WEEKLY_CHECKIN
+RFQ8 = terminology.RFQ8
+PROFILE = terminology.MENTALIZING_PROFILE
+
+FINAL = ("completed", "amended")
+
+
+def questionnaire_id(response: Mapping) -> str:
+    canonical = str(response.get("questionnaire", "")).split("|", 1)[0]
+    return canonical.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _value(answer: Mapping) -> Any:
+    for key, value in answer.items():
+        if key.startswith("value"):
+            return value
+    return None
+
+
+def flatten(items: Iterable[Mapping] | None, out: dict[str, list] | None = None) -> dict[str, list]:
+    """linkId → every answer value in the (sub)tree, in document order."""
+    out = {} if out is None else out
+    for item in items or ():
+        for answer in item.get("answer", ()):
+            out.setdefault(item.get("linkId"), []).append(_value(answer))
+            flatten(answer.get("item"), out)
+        flatten(item.get("item"), out)
+    return out
+
+
+def groups(items: Iterable[Mapping] | None, link_id: str) -> list[list[Mapping]]:
+    """The child items of every instance of the group ``link_id``, anywhere in the tree."""
+    found = []
+    for item in items or ():
+        if item.get("linkId") == link_id:
+            found.append(item.get("item", []))
+        found.extend(groups(item.get("item"), link_id))
+    return found
+
+
+def _first(answers: Mapping[str, list], link_id: str, default=None):
+    values = answers.get(link_id)
+    return values[0] if values else default
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get("display") or value.get("code") or value.get("reference") or "")
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return "" if value is None else str(value)
+
+
+def patient_summary(patient: Mapping | None) -> dict | None:
+    if not patient:
+        return None
+    names = patient.get("name") or [{}]
+    name = names[0]
+    text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+    ident = (patient.get("identifier") or [{}])[0].get("value", "")
+    return {
+        "id": patient.get("id"),
+        "name": text or "(no name recorded)",
+        "birth_date": patient.get("birthDate", ""),
+        "gender": patient.get("gender", ""),
+        "identifier": ident,
+    }
+
+
+@dataclass
+class Entry:
+    response: Mapping
+    answers: dict[str, list]
+    date: str
+
+    @property
+    def id(self) -> str:
+        return self.response.get("id", "")
+
+    @property
+    def questionnaire_id(self) -> str:
+        return questionnaire_id(self.response)
+
+    @property
+    def status(self) -> str:
+        return self.response.get("status", "")
+
+
+@dataclass
+class PatientView:
+    patient: dict | None
+    formulation: Entry | None = None
+    crisis_plan: dict[str, str] = field(default_factory=dict)
+    goals: list[dict[str, str]] = field(default_factory=list)
+    risk: dict | None = None
+    sessions: list[Entry] = field(default_factory=list)
+    checkins: list[Entry] = field(default_factory=list)
+    rfq8: list[Entry] = field(default_factory=list)
+    profiles: list[Entry] = field(default_factory=list)
+    drafts: list[Entry] = field(default_factory=list)
+    series: dict[str, list[tuple[str, float | None]]] = field(default_factory=dict)
+    modes_by_session: list[tuple[str, set[str]]] = field(default_factory=list)
+    mode_labels: list[tuple[str, str]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def _entry(response: Mapping, date_link: str | None = None) -> Entry:
+    answers = flatten(response.get("item"))
+    date = str(_first(answers, date_link, "") if date_link else "") or str(response.get("authored", ""))[:10]
+    return Entry(response, answers, date)
+
+
+def _risk(view: PatientView) -> dict | None:
+    """The risk to show, from the latest session record and the latest check-in."""
+    reasons = []
+    level = ""
+    if view.sessions:
+        latest = view.sessions[-1]
+        if _first(latest.answers, "risk.self-harm") is True:
+            reasons.append(f"self-harm reported in the session of {latest.date}")
+        if _first(latest.answers, "risk.suicidal-thoughts") is True:
+            reasons.append(f"suicidal thoughts reported in the session of {latest.date}")
+        if reasons:
+            level = _display(_first(latest.answers, "risk.level"))
+    if view.checkins:
+        latest = view.checkins[-1]
+        thoughts = _first(latest.answers, "checkin.risk.thoughts")
+        if thoughts is True or (isinstance(thoughts, Mapping) and thoughts.get("code") not in (None, "no", "none")):
+            reasons.append(f"thoughts of self-harm or suicide in the check-in of {latest.date}")
+        if _first(latest.answers, "checkin.risk.safe-now") is False:
+            reasons.append(f"does not feel safe (check-in of {latest.date})")
+    if not reasons:
+        return None
+    return {"reasons": reasons, "level": level}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, Mapping) and isinstance(value.get("value"), (int, float)):
+        return float(value["value"])
+    return None
+
+
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex) -> PatientView:
+    view = PatientView(patient=patient_summary(patient))
+    view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
+    formulations = []
+    for response in responses:
+        qid = questionnaire_id(response)
+        status = response.get("status")
+        if status == "in-progress":
+            view.drafts.append(_entry(response, "session.date" if qid == SESSION else None))
+            continue
+        if status not in FINAL:
+            continue
+        if qid == SESSION:
+            view.sessions.append(_entry(response, "session.date"))
+        elif qid == CHECKIN:
+            view.checkins.append(_entry(response))
+        elif qid == RFQ8:
+            view.rfq8.append(_entry(response))
+        elif qid == PROFILE:
+            view.profiles.append(_entry(response))
+        elif qid == FORMULATION:
+            formulations.append(_entry(response))
+    for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations):
+        entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    if formulations:
+        view.formulation = formulations[-1]
+        answers = view.formulation.answers
+        view.crisis_plan = {
+            key: _display(_first(answers, f"crisis.{key}", ""))
+            for key in ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts")
+        }
+        for goal in groups(view.formulation.response.get("item"), "goal"):
+            values = flatten(goal)
+            view.goals.append(
+                {
+                    "domain": _display(_first(values, "goal.domain")),
+                    "text": _display(_first(values, "goal.text")),
+                    "indicator": _display(_first(values, "goal.indicator")),
+                }
+            )
+    view.risk = _risk(view)
+    view.series = {
+        "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
+        "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],
+        "arousal": [(e.date, _number(_first(e.answers, "arousal.peak"))) for e in view.sessions],
+        "mentalizing": [(e.date, _number(_first(e.answers, "mentalizing.level-score"))) for e in view.sessions],
+        "blow_ups": [(e.date, _number(_first(e.answers, "checkin.blow-ups"))) for e in view.checkins],
+        "pauses": [(e.date, _number(_first(e.answers, "checkin.pauses"))) for e in view.checkins],
+    }
+    labels: dict[str, str] = {}
+    for e in view.sessions:
+        codes = set()
+        for coding in e.answers.get("mentalizing.modes", []):
+            if isinstance(coding, Mapping) and coding.get("code"):
+                codes.add(coding["code"])
+                labels.setdefault(coding["code"], coding.get("display") or coding["code"])
+        view.modes_by_session.append((e.date, codes))
+    view.mode_labels = sorted(labels.items(), key=lambda kv: kv[1])
+    return view

@@ -1,0 +1,124 @@
+"""The app's side of SMART and FHIR: one place that ties the library's
+clients to the user's server-side session.
+
+The session (server-side, see ``store``) holds the pending authorizations by
+state, and the token set of the launch; nothing else in the app touches
+tokens. ``fhir()`` returns a FHIR client for the launch whose refreshed
+tokens are written back to the session.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, request, session, url_for
+
+from fhir_mbt.client import BearerAuth, FhirClient
+from fhir_mbt.smart import (
+    FHIR_USER,
+    LAUNCH,
+    LAUNCH_PATIENT,
+    ONLINE_ACCESS,
+    OPENID,
+    ClientSecretBasic,
+    PendingAuthorization,
+    SmartClient,
+    TokenSet,
+    resource_scope,
+    scope_string,
+)
+
+__all__ = ["EHR_SCOPES", "STANDALONE_SCOPES", "smart_client", "tokens", "store_tokens", "fhir", "can", "clear"]
+
+#: The least the app needs: read the patient, read and write its own records.
+DATA_SCOPES = [
+    resource_scope("patient", "Patient", "r"),
+    resource_scope("patient", "QuestionnaireResponse", "crus"),
+    resource_scope("patient", "Observation", "crus"),
+    resource_scope("patient", "Provenance", "c"),
+]
+EHR_SCOPES = scope_string([LAUNCH, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
+STANDALONE_SCOPES = scope_string([LAUNCH_PATIENT, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
+MAX_PENDING = 5
+
+
+def redirect_uri() -> str:
+    return current_app.config["MBT_REDIRECT_URI"] or url_for("launch.callback", _external=True)
+
+
+def smart_client() -> SmartClient:
+    """The app's SMART client (one per redirect URI, shared by all users)."""
+    uri = redirect_uri()
+    clients = current_app.extensions.setdefault("mbt.smart", {})
+    client = clients.get(uri)
+    if client is None:
+        cfg = current_app.config
+        auth = ClientSecretBasic(cfg["MBT_CLIENT_ID"], cfg["MBT_CLIENT_SECRET"]) if cfg["MBT_CLIENT_SECRET"] else None
+        client = clients[uri] = SmartClient(
+            client_id=cfg["MBT_CLIENT_ID"],
+            redirect_uri=uri,
+            scope=EHR_SCOPES,
+            issuers=cfg["MBT_ALLOWED_ISSUERS"],
+            client_auth=auth,
+            **cfg.get("MBT_SMART_OPTIONS", {}),
+        )
+    return client
+
+
+def remember_pending(pending: PendingAuthorization) -> None:
+    waiting = dict(session.get("pending", {}))
+    waiting[pending.state] = pending.to_dict()
+    if len(waiting) > MAX_PENDING:
+        oldest = sorted(waiting, key=lambda s: waiting[s]["created_at"])[: len(waiting) - MAX_PENDING]
+        for state in oldest:
+            waiting.pop(state)
+    session["pending"] = waiting
+
+
+def pop_pending(state: str | None) -> PendingAuthorization | None:
+    """The pending authorization for ``state``, removed so it is used once."""
+    waiting = dict(session.get("pending", {}))
+    raw = waiting.pop(state, None) if state else None
+    session["pending"] = waiting
+    return PendingAuthorization.from_dict(raw) if raw else None
+
+
+def tokens() -> TokenSet | None:
+    raw = session.get("tokens")
+    return TokenSet.from_dict(raw) if raw else None
+
+
+def store_tokens(token_set: TokenSet) -> None:
+    session["tokens"] = token_set.to_dict()
+    session["launched_at"] = time.time()
+
+
+def clear() -> None:
+    session.pop("tokens", None)
+
+
+def fhir() -> FhirClient | None:
+    """A FHIR client for the current launch, or None when there is none."""
+    current = tokens()
+    if current is None:
+        return None
+    smart = smart_client()
+
+    def refresher(old: TokenSet) -> TokenSet:
+        fresh = smart.refresh(old)
+        store_tokens(fresh)
+        return fresh
+
+    options = current_app.config.get("MBT_FHIR_OPTIONS", {})
+    return FhirClient(current.issuer, auth=BearerAuth(current, refresher if current.refresh_token else None), **options)
+
+
+def can(resource_type: str, interaction: str) -> bool:
+    current = tokens()
+    if current is None:
+        return False
+    return any(current.scope.can(resource_type, interaction, context=c) for c in ("patient", "user"))
+
+
+def came_from() -> str:
+    return request.full_path

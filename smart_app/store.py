@@ -1,0 +1,119 @@
+"""Server-side sessions: the cookie carries an opaque random id, nothing else.
+
+Access tokens, refresh tokens, PKCE verifiers and drafts stay in the store
+(SQLite by default, one file per deployment), never in the cookie, a URL or a
+log line. The cookie is ``Secure; HttpOnly; SameSite=None`` so that it still
+works when the EHR shows the app in an iframe.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+__all__ = ["SqliteStore", "ServerSideSession", "ServerSideSessionInterface"]
+
+
+class SqliteStore:
+    """A small key → JSON store with expiry, safe across threads and processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def load(self, sid: str) -> dict | None:
+        row = self._connect().execute(
+            "SELECT data, expires FROM sessions WHERE sid = ?", (sid,)
+        ).fetchone()
+        if row is None or row[1] < time.time():
+            return None
+        return json.loads(row[0])
+
+    def save(self, sid: str, data: dict, lifetime: float) -> None:
+        self._connect().execute(
+            "INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires",
+            (sid, json.dumps(data, separators=(",", ":")), time.time() + lifetime),
+        )
+
+    def delete(self, sid: str) -> None:
+        self._connect().execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+
+    def purge_expired(self) -> int:
+        return self._connect().execute("DELETE FROM sessions WHERE expires < ?", (time.time(),)).rowcount
+
+
+class ServerSideSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, sid: str | None = None, new: bool = False):
+        def on_update(_):
+            self.modified = True
+
+        super().__init__(initial, on_update)
+        self.sid = sid or secrets.token_urlsafe(32)
+        self.new = new
+        self.modified = False
+
+    def regenerate(self) -> None:
+        """A new id for the same data (after login, against session fixation)."""
+        self.previous_sid = self.sid
+        self.sid = secrets.token_urlsafe(32)
+        self.modified = True
+
+
+class ServerSideSessionInterface(SessionInterface):
+    def __init__(self, store: SqliteStore):
+        self.store = store
+
+    def open_session(self, app, request):
+        sid = request.cookies.get(self.get_cookie_name(app))
+        if sid and len(sid) < 100:
+            data = self.store.load(sid)
+            if data is not None:
+                return ServerSideSession(data, sid=sid)
+        return ServerSideSession(new=True)
+
+    def save_session(self, app, session, response):
+        name = self.get_cookie_name(app)
+        domain = self.get_cookie_domain(app)
+        path = self.get_cookie_path(app)
+        previous = getattr(session, "previous_sid", None)
+        if previous:
+            self.store.delete(previous)
+        if not session:
+            if not session.new:
+                self.store.delete(session.sid)
+                response.delete_cookie(name, domain=domain, path=path, secure=True, samesite="None")
+            return
+        lifetime = app.config["MBT_SESSION_LIFETIME"]
+        if session.modified or session.new or previous:
+            self.store.save(session.sid, dict(session), lifetime)
+        response.vary.add("Cookie")
+        response.set_cookie(
+            name,
+            session.sid,
+            max_age=lifetime,
+            httponly=True,
+            secure=True,
+            samesite="None",
+            domain=domain,
+            path=path,
+        )

@@ -1,0 +1,79 @@
+"""Helpers shared by the app tests: run a launch, read a form's hidden fields."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from fake_ehr import ISS
+
+
+def launch(client, ehr, *, patient=None, standalone=False):
+    """Run a whole launch; returns the response of the callback."""
+    query = {"iss": ISS} if standalone else {"iss": ISS, "launch": "xyz-launch"}
+    started = client.get("/launch?" + urlencode(query))
+    assert started.status_code == 302, started.data
+    back = ehr.authorize(started.headers["Location"], patient=patient)
+    return client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+
+
+def long_history(ehr, *, sessions: int = 260, rfq: int = 20, checkins: int = 0) -> None:
+    """Clone the example patient's responses into a long history on the fake server."""
+    import copy
+    import datetime as dt
+
+    by_q: dict[str, dict] = {}
+    for res in ehr.of_type("QuestionnaireResponse"):
+        by_q.setdefault(res["questionnaire"].split("|")[0].rsplit("/", 1)[-1], res)
+    start = dt.date(2021, 1, 4)
+    for qid, count in (("mbt-session-record", sessions), ("rfq-8", rfq), ("mbt-weekly-checkin", checkins)):
+        template = by_q[qid]
+        for n in range(count):
+            day = start + dt.timedelta(days=7 * n)
+            clone = copy.deepcopy(template)
+            clone["id"] = f"long-{qid}-{n}"
+            clone["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:00000000-0000-4000-8000-{qid[:4].encode().hex()}{n:04d}"}
+            clone["authored"] = f"{day.isoformat()}T10:00:00Z"
+            for item in clone.get("item", []):
+                if item["linkId"] == "session.date":
+                    item["answer"] = [{"valueDate": day.isoformat()}]
+            ehr.put(clone)
+
+
+def form_csrf(client, path: str) -> dict:
+    """The hidden fields (CSRF token, submission id, version) of the form at ``path``."""
+    html = client.get(path).get_data(as_text=True)
+    out = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+        "submission_id": re.search(r'name="submission_id" value="([^"]*)"', html).group(1),
+    }
+    version = re.search(r'name="version_id" value="([^"]*)"', html)
+    if version:
+        out["version_id"] = version.group(1)
+    return out
+
+
+def post_data_from_response(questionnaire: dict, response: dict) -> dict[str, list[str]]:
+    """What a browser would post for a form filled in like ``response``."""
+    from fhir_mbt.content import shipped
+    from smart_app.questionnaire_form import build_form, walk_fields
+
+    data: dict[str, list[str]] = {}
+    for field in walk_fields(build_form(questionnaire, shipped(), response)):
+        if field.type in ("group", "display") or field.calculated:
+            continue
+        if field.values:
+            data[field.name] = list(field.values)
+        if field.other_text:
+            data[field.name + ".other"] = [field.other_text]
+    return data
+
+
+def field_name(questionnaire: dict, link_id: str) -> str:
+    from fhir_mbt.content import shipped
+    from smart_app.questionnaire_form import build_form, walk_fields
+
+    for field in walk_fields(build_form(questionnaire, shipped())):
+        if field.link_id == link_id:
+            return field.name
+    raise KeyError(link_id)

@@ -1,0 +1,123 @@
+"""The dashboard: what a clinician sees first, how few requests it costs, how it fails."""
+
+from __future__ import annotations
+
+import json
+
+from app_helpers import launch, long_history
+
+PATIENT = "mbt-example-peter"
+
+
+def set_answer(response: dict, link_id: str, answer: list) -> bool:
+    for item in response.get("item", []):
+        if item.get("linkId") == link_id:
+            item["answer"] = answer
+            return True
+        if set_answer(item, link_id, answer):
+            return True
+        for a in item.get("answer", []):
+            if set_answer(a, link_id, answer):
+                return True
+    return False
+
+
+def latest_session(ehr) -> dict:
+    sessions = [r for r in ehr.of_type("QuestionnaireResponse") if "mbt-session-record" in r["questionnaire"]]
+    return max(sessions, key=lambda r: r["authored"])
+
+
+def test_dashboard_shows_formulation_goals_and_charts(launched):
+    html = launched.get("/dashboard").get_data(as_text=True)
+    assert "Peter" in html
+    assert "Treatment goals" in html and "<li><strong>" in html
+    assert html.count("<svg") >= 4
+    assert "RFQ-8 scores over time" in html
+    assert "Prementalizing modes seen" in html
+    assert "Weekly blow-ups and pauses" in html
+
+
+def test_long_history_costs_at_most_two_round_trips(client, ehr, example_data):
+    long_history(ehr, sessions=260, rfq=20)
+    assert launch(client, ehr).status_code == 302
+    before = len(ehr.fhir_requests)
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert len(ehr.fhir_requests) - before <= 2
+    assert page.get_data(as_text=True).count("<circle") >= 280
+
+
+def test_risk_alert_with_crisis_plan_beside_it(client, ehr, example_data):
+    latest = latest_session(ehr)
+    assert set_answer(latest, "risk.suicidal-thoughts", [{"valueBoolean": True}])
+    ehr.put(latest)
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'class="risk-alert"' in html
+    alert = html[html.index('class="risk-alert"'):html.index("</section>", html.index('class="risk-alert"'))]
+    assert "suicidal thoughts" in alert
+    assert "Crisis plan" in alert and "What I can do" in alert
+    assert "Call 988" in alert
+
+
+def test_no_risk_alert_when_latest_records_are_clear(launched, ehr):
+    html = launched.get("/dashboard").get_data(as_text=True)
+    assert 'class="risk-alert"' not in html
+
+
+def test_hostile_patient_name_is_just_a_name(client, ehr, example_data):
+    patient = ehr.resources[("Patient", PATIENT)]
+    patient["name"] = [{"text": "<script>alert(1)</script>"}]
+    formulation = [r for r in ehr.of_type("QuestionnaireResponse") if "formulation" in r["questionnaire"]]
+    for f in formulation:
+        set_answer(f, "presenting.difficulties", [{"valueString": '"><img src=x onerror=alert(2)>'}])
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+
+
+def test_server_error_gives_a_clear_page(launched, ehr):
+    ehr.fail_next.append((500, {"resourceType": "OperationOutcome", "issue": []}))
+    page = launched.get("/dashboard")
+    assert page.status_code == 502
+    assert "not available" in page.get_data(as_text=True)
+
+
+def test_timeout_gives_a_clear_page(launched, ehr, rsps):
+    import requests
+
+    rsps.replace(
+        "GET",
+        __import__("re").compile(r"https://ehr\.test/fhir/.*"),
+        body=requests.exceptions.ReadTimeout("slow"),
+    )
+    page = launched.get("/dashboard")
+    assert page.status_code == 504
+    assert "did not answer in time" in page.get_data(as_text=True)
+
+
+def test_malformed_bundle_gives_a_clear_page(launched, ehr):
+    ehr.fail_next.append((200, "{not json"))
+    page = launched.get("/dashboard")
+    assert page.status_code == 502
+    assert "unreadable" in page.get_data(as_text=True)
+
+
+def test_malformed_response_resource_gives_a_clear_page(launched, ehr):
+    bad = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "QuestionnaireResponse", "id": "x", "item": "not a list", "questionnaire": "q"}}
+    ]}
+    ehr.fail_next.append((200, json.dumps(bad)))
+    page = launched.get("/dashboard")
+    assert page.status_code == 502
+    assert "expected shape" in page.get_data(as_text=True)
+
+
+def test_patient_copy_is_printable(launched):
+    page = launched.get("/copy/formulation")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Your crisis plan" in html and "What I can do" in html
+    assert "@media print" not in html  # styles come from the stylesheet, not inline

@@ -1,0 +1,249 @@
+"""Forms against the faked EHR: draft, complete, amend, conflict, expiry, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_helpers import field_name, form_csrf, launch, post_data_from_response
+from fhir_mbt import terminology
+from fhir_mbt.content import shipped
+from smart_app.questionnaire_form import build_form, walk_fields
+
+SESSION = "mbt-session-record"
+
+
+def questionnaire(qid):
+    return shipped().get(terminology.questionnaire_url(qid))
+
+
+def example_response(ehr, qid):
+    found = [r for r in ehr.of_type("QuestionnaireResponse") if r["questionnaire"].split("|")[0].endswith("/" + qid)]
+    return sorted(found, key=lambda r: r["authored"])[0]
+
+
+def session_post(ehr, **overrides):
+    q = questionnaire(SESSION)
+    data = post_data_from_response(q, example_response(ehr, SESSION))
+    for link_id, values in overrides.items():
+        name = field_name(q, link_id.replace("_", "."))
+        if values is None:
+            data.pop(name, None)
+        else:
+            data[name] = values if isinstance(values, list) else [values]
+    return data
+
+
+def ours(ehr, resource_type):
+    return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]
+
+
+def submit(client, path, data, action="complete", hidden=None):
+    hidden = hidden or form_csrf(client, path)
+    return client.post(path, data={**data, **hidden, "action": action})
+
+
+@pytest.mark.parametrize("qid", terminology.QUESTIONNAIRES)
+def test_every_form_renders_and_completes_in_one_transaction(launched, ehr, qid):
+    q = questionnaire(qid)
+    path = f"/forms/{qid}/new"
+    page = launched.get(path)
+    assert page.status_code == 200
+    assert q["title"] in page.get_data(as_text=True)
+    data = post_data_from_response(q, example_response(ehr, qid))
+    if qid == "mbt-formulation":
+        # a new formulation, not a revision of the example one
+        data[field_name(q, "revision.is-revision")] = ["no"]
+        for link in ("revision.previous", "revision.reason"):
+            data.pop(field_name(q, link), None)
+    hidden = form_csrf(launched, path)
+    before_responses = len(ehr.of_type("QuestionnaireResponse"))
+    before = len(ehr.fhir_requests)
+    answer = launched.post(path, data={**data, **hidden, "action": "complete"})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:3000]
+    assert len(ehr.fhir_requests) - before == 1, "completing a form is exactly one FHIR request"
+    assert len(ehr.of_type("QuestionnaireResponse")) == before_responses + 1
+    stored = [r for r in ehr.of_type("QuestionnaireResponse")
+              if r.get("identifier", {}).get("value") == hidden["submission_id"]]
+    assert len(stored) == 1 and stored[0]["status"] == "completed"
+    observations = [o for o in ehr.of_type("Observation")
+                    if o.get("derivedFrom", [{}])[0].get("reference") == f"QuestionnaireResponse/{stored[0]['id']}"]
+    assert observations, "the answers became Observations"
+    assert ours(ehr, "Provenance")
+
+
+def test_double_submit_creates_one_response(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    data = session_post(ehr)
+    first = launched.post(path, data={**data, **hidden, "action": "complete"})
+    assert first.status_code == 302
+    counts = (len(ours(ehr, "QuestionnaireResponse")), len(ehr.of_type("Observation")))
+    second = launched.post(path, data={**data, **hidden, "action": "complete"})
+    assert second.status_code == 302
+    assert (len(ours(ehr, "QuestionnaireResponse")), len(ehr.of_type("Observation"))) == counts
+
+
+def test_draft_then_resume_then_complete(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    partial = {field_name(questionnaire(SESSION), "session.date"): ["2026-10-01"],
+               field_name(questionnaire(SESSION), "session.note"): ["half-written note"]}
+    saved = launched.post(path, data={**partial, **hidden, "action": "draft"})
+    assert saved.status_code == 302
+    again = launched.post(path, data={**partial, **hidden, "action": "draft"})
+    assert again.status_code == 302
+    drafts = ours(ehr, "QuestionnaireResponse")
+    assert len(drafts) == 1 and drafts[0]["status"] == "in-progress"
+    assert ehr.of_type("Observation") == [], "a draft writes no Observations"
+    dashboard = launched.get("/dashboard").get_data(as_text=True)
+    assert f"/forms/r/{drafts[0]['id']}/edit" in dashboard
+    edit_path = f"/forms/r/{drafts[0]['id']}/edit"
+    page = launched.get(edit_path).get_data(as_text=True)
+    assert "half-written note" in page
+    data = session_post(ehr)
+    done = submit(launched, edit_path, data)
+    assert done.status_code == 302, done.get_data(as_text=True)[:2000]
+    stored = ehr.resources[("QuestionnaireResponse", drafts[0]["id"])]
+    assert stored["status"] == "completed"
+    assert len(ours(ehr, "QuestionnaireResponse")) == 1
+
+
+def test_amend_updates_observations_instead_of_adding(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    assert submit(launched, path, session_post(ehr)).status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    count = len(ehr.of_type("Observation"))
+    edit = f"/forms/r/{response['id']}/edit"
+    answer = submit(launched, edit, session_post(ehr, **{"arousal.peak": "9"}))
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
+    stored = ehr.resources[("QuestionnaireResponse", response["id"])]
+    assert stored["status"] == "amended"
+    assert len(ehr.of_type("Observation")) == count
+    amended = [o for o in ehr.of_type("Observation") if o["status"] == "amended"]
+    assert any(o.get("valueQuantity", {}).get("value") == 9 for o in amended)
+
+
+def test_second_clinician_gets_a_conflict_and_loses_nothing(app, launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    assert submit(launched, path, session_post(ehr)).status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    edit = f"/forms/r/{response['id']}/edit"
+    other = app.test_client()
+    launch(other, ehr)
+    mine = form_csrf(launched, edit)
+    theirs = form_csrf(other, edit)
+    assert submit(other, edit, session_post(ehr, **{"next_focus": "their focus"}), hidden=theirs).status_code == 302
+    answer = submit(launched, edit, session_post(ehr, **{"next_focus": "my focus"}), hidden=mine)
+    assert answer.status_code == 409
+    html = answer.get_data(as_text=True)
+    assert "Someone else saved this record" in html
+    assert "my focus" in html, "the clinician's answers are kept on the page"
+    stored = ehr.resources[("QuestionnaireResponse", response["id"])]
+    assert "their focus" in str(stored) and "my focus" not in str(stored)
+
+
+def test_missing_required_answer_is_shown_beside_the_question(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    data = session_post(ehr, **{"session.date": None, "session.note": "keep me"})
+    answer = submit(launched, path, data)
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    date_block = html[html.index('data-link-id="session.date"'):]
+    date_block = date_block[:date_block.index("</div>")]
+    assert "field-error" in date_block
+    assert "keep me" in html
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_wrong_type_is_shown_beside_the_question(launched, ehr):
+    answer = submit(launched, f"/forms/{SESSION}/new", session_post(ehr, **{"arousal.peak": "very high"}))
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    block = html[html.index('data-link-id="arousal.peak"'):]
+    assert "whole number" in block[:block.index("</div>")]
+    assert 'value="very high"' in html
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_answer_to_a_question_that_does_not_apply_is_refused(launched, ehr):
+    data = session_post(ehr, **{"alliance.rupture": "no"})
+    q = questionnaire(SESSION)
+    repair_options = [o for f in walk_fields(build_form(q, shipped())) if f.link_id == "alliance.repair" for o in f.options]
+    data[field_name(q, "alliance.repair")] = [repair_options[0].token]
+    answer = submit(launched, f"/forms/{SESSION}/new", data)
+    assert answer.status_code == 422
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_expired_token_keeps_the_answers(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    ehr.expire_all_tokens()
+    ehr.refresh_tokens.clear()
+    data = session_post(ehr, **{"session.note": "written while the token expired"})
+    answer = launched.post(path, data={**data, **hidden, "action": "complete"})
+    assert answer.status_code == 401
+    assert "answers are kept" in answer.get_data(as_text=True)
+    assert ours(ehr, "QuestionnaireResponse") == []
+    back = launch(launched, ehr)
+    assert back.headers["Location"].endswith(path)
+    restored = launched.get(path).get_data(as_text=True)
+    assert "written while the token expired" in restored
+
+
+def test_expired_token_is_refreshed_silently(launched, ehr):
+    ehr.expire_all_tokens()
+    answer = submit(launched, f"/forms/{SESSION}/new", session_post(ehr))
+    assert answer.status_code == 302
+    assert len(ours(ehr, "QuestionnaireResponse")) == 1
+
+
+def test_without_write_scope_the_app_says_so(client, ehr, example_data):
+    ehr.granted_scope = "launch openid fhirUser patient/Patient.r patient/QuestionnaireResponse.rs patient/Observation.rs"
+    launch(client, ehr)
+    page = client.get(f"/forms/{SESSION}/new").get_data(as_text=True)
+    assert "not granted permission to save" in page
+    answer = submit(client, f"/forms/{SESSION}/new", session_post(ehr))
+    assert answer.status_code == 403
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_post_without_csrf_token_is_refused(launched, ehr):
+    answer = launched.post(f"/forms/{SESSION}/new", data={**session_post(ehr), "action": "complete",
+                                                          "submission_id": "0f6e7d2c-1111-4e3b-9c55-000000000001"})
+    assert answer.status_code == 400
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_hostile_text_is_stored_as_text_and_shown_escaped(launched, ehr):
+    evil = '<script>alert("x")</script>"\'><img src=x onerror=alert(1)>'
+    answer = submit(launched, f"/forms/{SESSION}/new", session_post(ehr, **{"session.note": evil, "next.focus": evil}))
+    assert answer.status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    texts = []
+
+    def collect(items):
+        for item in items or ():
+            texts.extend(a.get("valueString") for a in item.get("answer", ()))
+            collect(item.get("item"))
+
+    collect(response["item"])
+    assert texts.count(evil) == 2
+    page = launched.get(f"/forms/r/{response['id']}").get_data(as_text=True)
+    assert "<script>alert" not in page and "<img src=x" not in page
+
+
+def test_unknown_form_and_foreign_record(launched, ehr):
+    assert launched.get("/forms/not-a-form/new").status_code == 404
+    other = dict(example_response(ehr, SESSION), id="someone-else", subject={"reference": "Patient/other"})
+    ehr.put(other)
+    assert launched.get("/forms/r/someone-else").status_code == 404
+
+
+def test_formulation_revision_starts_from_current(launched, ehr):
+    page = launched.get("/forms/mbt-formulation/revise").get_data(as_text=True)
+    current = max((r for r in ehr.of_type("QuestionnaireResponse") if "formulation" in r["questionnaire"]),
+                  key=lambda r: r["authored"])
+    assert f'value="QuestionnaireResponse/{current["id"]}"' in page
+    crisis = [a for i in current["item"] if i["linkId"] == "crisis" for a in i["item"] if a["linkId"] == "crisis.self"]
+    assert crisis and crisis[0]["answer"][0]["valueString"][:30] in page

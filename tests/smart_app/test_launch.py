@@ -1,0 +1,99 @@
+"""EHR launch, standalone launch and the callback, end to end against a faked EHR."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from app_helpers import launch
+from fake_ehr import ISS
+
+
+def test_ehr_launch_end_to_end(client, ehr, example_data):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    assert started.status_code == 302
+    query = parse_qs(urlsplit(started.headers["Location"]).query)
+    assert query["launch"] == ["abc"]
+    assert query["aud"] == [ISS]
+    assert query["code_challenge_method"] == ["S256"]
+    assert "launch" in query["scope"][0].split() and "patient/QuestionnaireResponse.crus" in query["scope"][0]
+    assert len(query["state"][0]) >= 22
+    back = ehr.authorize(started.headers["Location"])
+    done = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert done.status_code == 302 and done.headers["Location"].endswith("/dashboard")
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert "Peter" in page.get_data(as_text=True)
+
+
+def test_standalone_launch_uses_launch_patient(client, ehr, example_data):
+    listing = client.get("/")
+    assert ISS in listing.get_data(as_text=True)
+    started = client.get("/launch?" + urlencode({"iss": ISS}))
+    query = parse_qs(urlsplit(started.headers["Location"]).query)
+    assert "launch" not in query
+    assert "launch/patient" in query["scope"][0].split()
+    back = ehr.authorize(started.headers["Location"])
+    done = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert done.headers["Location"].endswith("/dashboard")
+
+
+def test_unknown_issuer_is_refused_before_any_request(client, rsps):
+    answer = client.get("/launch?" + urlencode({"iss": "https://evil.test/fhir", "launch": "x"}))
+    assert answer.status_code == 400
+    assert "did not contact it" in answer.get_data(as_text=True)
+    assert len(rsps.calls) == 0
+
+
+def test_state_is_single_use(client, ehr, example_data):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    back = ehr.authorize(started.headers["Location"])
+    first = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert first.status_code == 302
+    again = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert again.status_code == 400
+    assert "already used" in again.get_data(as_text=True)
+
+
+def test_state_from_another_browser_is_refused(app, client, ehr, example_data):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    back = ehr.authorize(started.headers["Location"])
+    other = app.test_client()
+    answer = other.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert answer.status_code == 400
+    assert other.get("/dashboard").status_code == 401
+
+
+def test_denied_authorization_is_explained(client, ehr):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    answer = client.get("/callback?" + urlencode({"error": "access_denied", "state": state}))
+    assert answer.status_code == 400
+    assert "did not grant" in answer.get_data(as_text=True)
+
+
+def test_session_cookie_is_opaque_and_iframe_ready(client, ehr, example_data):
+    answer = launch(client, ehr)
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=None" in cookie
+    value = cookie.split(";", 1)[0].split("=", 1)[1]
+    for token in ehr.access_tokens:
+        assert token not in value
+    assert len(value) >= 40
+
+
+def test_session_id_changes_at_login(client, ehr, example_data):
+    before = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    first_sid = before.headers["Set-Cookie"].split(";", 1)[0]
+    back = ehr.authorize(before.headers["Location"])
+    after = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert after.headers["Set-Cookie"].split(";", 1)[0] != first_sid
+
+
+def test_dashboard_without_launch_says_what_to_do(client):
+    answer = client.get("/dashboard")
+    assert answer.status_code == 401
+    assert "Open the app from the patient" in answer.get_data(as_text=True)
+
+
+def test_missing_iss(client):
+    assert client.get("/launch").status_code == 400
