@@ -1,0 +1,94 @@
+"""The response engine's one public face: answers in, a transaction out.
+
+The data path from a filled form to the server is: validate the answers
+against the Questionnaire, score, extract Observations, write one transaction
+Bundle. Each step is its own module (:mod:`~fhir_mbt.responses`,
+:mod:`~fhir_mbt.scoring`, :mod:`~fhir_mbt.extraction`);
+:func:`process_response` chains them, sharing work between steps (checking
+the scores already computes them), which is what the app, the CLI and a
+server-side ``$extract`` call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+from fhir_mbt.content import ContentIndex, shipped
+from fhir_mbt.extraction import (
+    OBSERVATION_IDENTIFIER_SYSTEM,
+    RESPONSE_IDENTIFIER_SYSTEM,
+    ExtractionResult,
+    extract,
+    transaction_bundle,
+    with_identifier,
+)
+from fhir_mbt.fhirpath import ExpressionError
+from fhir_mbt.response_errors import ExtractionError, ResponseError, ResponseInvalid
+from fhir_mbt.responses import check_response, validate_and_score, validate_response
+from fhir_mbt.scoring import apply_scores, score
+
+__all__ = [
+    "OBSERVATION_IDENTIFIER_SYSTEM",
+    "RESPONSE_IDENTIFIER_SYSTEM",
+    "ExpressionError",
+    "ExtractionError",
+    "ExtractionResult",
+    "Processed",
+    "ResponseError",
+    "ResponseInvalid",
+    "apply_scores",
+    "check_response",
+    "extract",
+    "process_response",
+    "score",
+    "transaction_bundle",
+    "validate_response",
+]
+
+
+@dataclass(frozen=True)
+class Processed:
+    """Everything :func:`process_response` produced.
+
+    ``response`` is the response as written (scores filled in, identifier
+    set); ``extraction`` is None for a response that is not completed or
+    amended (a draft is written alone); ``problems`` are answers that could
+    not be extracted, and the outcome's warnings.
+    """
+
+    outcome: dict
+    response: dict
+    extraction: ExtractionResult | None
+    bundle: dict
+
+    @property
+    def problems(self) -> list[dict]:
+        found = [i for i in self.outcome.get("issue", ()) if i.get("severity") not in ("error", "fatal")]
+        return found + (list(self.extraction.problems) if self.extraction else [])
+
+
+def process_response(
+    response: dict,
+    questionnaire: dict | None = None,
+    index: ContentIndex | None = None,
+    *,
+    now: _dt.datetime | str | None = None,
+    identifier: dict | str | None = None,
+    previous: dict | None = None,
+) -> Processed:
+    """Validate, score, extract and bundle one response.
+
+    Raises :class:`ResponseInvalid` (carrying the OperationOutcome) when the
+    response breaks its Questionnaire; nothing is extracted from it then.
+    """
+    index = index if index is not None else shipped()
+    result, scored = validate_and_score(response, questionnaire, index)
+    if scored is None:
+        raise ResponseInvalid(result)
+    if scored.get("status") in ("completed", "amended"):
+        extraction = extract(scored, questionnaire, index, now=now, identifier=identifier, previous=previous)
+        bundle = transaction_bundle(extraction.response, extraction, now=now)
+        return Processed(result, extraction.response, extraction, bundle)
+    stored = with_identifier(scored, identifier)
+    return Processed(result, stored, None, transaction_bundle(stored, [], now=now, provenance=False))
