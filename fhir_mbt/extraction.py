@@ -489,7 +489,7 @@ def _search(identifier: dict) -> str:
 def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, ident: dict) -> dict:
     author = stored.get("author")
     who = author if isinstance(author, dict) else {"display": "unknown author"}
-    basis = f"{_key(ident)}#{stored.get('status')}#{stored.get('authored')}"
+    basis = f"{_key(ident)}#{stored.get('status')}#{stored.get('authored')}#{recorded}"
     prov_id = PROVENANCE_ID_PREFIX + _uuid5("provenance#" + basis)
     return {
         "resourceType": "Provenance",
@@ -557,7 +557,8 @@ def transaction_bundle(
         entries.append({"fullUrl": url, "resource": obs, "request": req})
         targets.append(url)
     if provenance:
-        recorded = _instant(stored.get("authored")) or _now(now)
+        # An amendment is recorded when it is made (``now``), not at the occasion it corrects.
+        recorded = (_now(now) if amended else None) or _instant(stored.get("authored")) or _now(now)
         if recorded is None:
             raise ExtractionError("a Provenance needs `authored` as a full timestamp (or `now`) for its recorded time")
         prov = _provenance(stored, targets, recorded, amended, ident)

@@ -20,8 +20,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.from_environment())
     if test_config:
         app.config.from_mapping(test_config)
-    if app.config["SECRET_KEY_IS_EPHEMERAL"] and not app.config.get("TESTING"):
-        logging.getLogger(__name__).warning("MBT_SECRET_KEY is not set: sessions end when the app restarts")
+    log = logging.getLogger(__name__)
+    if not app.config.get("TESTING"):
+        if app.config["SECRET_KEY_IS_EPHEMERAL"]:
+            log.warning("MBT_SECRET_KEY is not set: sessions end when the app restarts")
+        if not app.config["MBT_REDIRECT_URI"]:
+            log.warning("MBT_REDIRECT_URI is not set: the redirect URI is taken from each request's Host header")
 
     db = app.config["MBT_SESSION_DB"]
     if not db:

@@ -8,6 +8,7 @@ resources for years of weekly sessions.
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -38,13 +39,37 @@ def _value(answer: Mapping) -> Any:
 
 
 def flatten(items: Iterable[Mapping] | None, out: dict[str, list] | None = None) -> dict[str, list]:
-    """linkId → every answer value in the (sub)tree, in document order."""
+    """linkId → every answer value in the (sub)tree, in document order.
+
+    Iterative rather than recursive: it runs over every item of every
+    response on each dashboard view, and a year of weekly records is some
+    hundred thousand items.
+    """
     out = {} if out is None else out
-    for item in items or ():
-        for answer in item.get("answer", ()):
-            out.setdefault(item.get("linkId"), []).append(_value(answer))
-            flatten(answer.get("item"), out)
-        flatten(item.get("item"), out)
+    stack = list(reversed(items or ()))
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        children = item.get("item")
+        if children:
+            push(reversed(children))
+        answers = item.get("answer")
+        if not answers:
+            continue
+        values = out.get(item.get("linkId"))
+        if values is None:
+            values = out[item.get("linkId")] = []
+        nested = []
+        for answer in answers:
+            for key, value in answer.items():
+                if key.startswith("value"):
+                    values.append(value)
+                    break
+            sub = answer.get("item")
+            if sub:
+                nested.extend(sub)
+        if nested:
+            push(reversed(nested))
     return out
 
 
@@ -132,28 +157,64 @@ def _entry(response: Mapping, date_link: str | None = None) -> Entry:
     return Entry(response, answers, date)
 
 
+#: Risk reported this many days before the newest risk answer still shows.
+RISK_WINDOW_DAYS = 14
+
+
+def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
+    """(date, reason, level) for every record that answered the risk questions positively.
+
+    Only records that answered the risk questions count as "the latest": a
+    missed session or a check-in with the risk part unanswered says nothing
+    about risk, so it must not hide what an earlier record reported.
+    """
+    found = []
+    for e in view.sessions:
+        answered = any(k in e.answers for k in ("risk.self-harm", "risk.suicidal-thoughts"))
+        if not answered:
+            continue
+        level = _display(_first(e.answers, "risk.level"))
+        if _first(e.answers, "risk.self-harm") is True:
+            found.append((e.date, f"self-harm reported in the session of {e.date}", level))
+        if _first(e.answers, "risk.suicidal-thoughts") is True:
+            found.append((e.date, f"suicidal thoughts reported in the session of {e.date}", level))
+        found.append((e.date, "", ""))
+    for e in view.checkins:
+        if not any(k in e.answers for k in CHECKIN_RISK):
+            continue
+        if _first(e.answers, "checkin.risk.thoughts") is True:
+            found.append((e.date, f"thoughts of self-harm or suicide in the check-in of {e.date}", ""))
+        if _first(e.answers, "checkin.risk.acted") is True:
+            found.append((e.date, f"self-harm reported in the check-in of {e.date}", ""))
+        if _first(e.answers, "checkin.risk.safe-now") is False:
+            found.append((e.date, f"does not feel safe (check-in of {e.date})", ""))
+        found.append((e.date, "", ""))
+    return found
+
+
+CHECKIN_RISK = ("checkin.risk.thoughts", "checkin.risk.acted", "checkin.risk.safe-now")
+
+
 def _risk(view: PatientView) -> dict | None:
-    """The risk to show, from the latest session record and the latest check-in."""
-    reasons = []
-    level = ""
-    if view.sessions:
-        latest = view.sessions[-1]
-        if _first(latest.answers, "risk.self-harm") is True:
-            reasons.append(f"self-harm reported in the session of {latest.date}")
-        if _first(latest.answers, "risk.suicidal-thoughts") is True:
-            reasons.append(f"suicidal thoughts reported in the session of {latest.date}")
-        if reasons:
-            level = _display(_first(latest.answers, "risk.level"))
-    if view.checkins:
-        latest = view.checkins[-1]
-        thoughts = _first(latest.answers, "checkin.risk.thoughts")
-        if thoughts is True or (isinstance(thoughts, Mapping) and thoughts.get("code") not in (None, "no", "none")):
-            reasons.append(f"thoughts of self-harm or suicide in the check-in of {latest.date}")
-        if _first(latest.answers, "checkin.risk.safe-now") is False:
-            reasons.append(f"does not feel safe (check-in of {latest.date})")
-    if not reasons:
+    """What to alert on: positive risk answers from the most recent records that asked.
+
+    Every positive answer within :data:`RISK_WINDOW_DAYS` of the newest
+    record that answered the risk questions is shown, so neither a later
+    record nor an amended older one can make a recent positive answer vanish.
+    """
+    findings = _risk_findings(view)
+    if not findings:
         return None
-    return {"reasons": reasons, "level": level}
+    newest = max(date for date, _, _ in findings)
+    try:
+        cutoff = (_dt.date.fromisoformat(newest[:10]) - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat()
+    except ValueError:
+        cutoff = newest
+    recent = sorted((f for f in findings if f[0] >= cutoff and f[1]), key=lambda f: f[0], reverse=True)
+    if not recent:
+        return None
+    levels = [level for _, _, level in recent if level]
+    return {"reasons": [reason for _, reason, _ in recent], "level": levels[0] if levels else ""}
 
 
 def _number(value: Any) -> float | None:

@@ -40,6 +40,7 @@ DATA_SCOPES = [
 EHR_SCOPES = scope_string([LAUNCH, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
 STANDALONE_SCOPES = scope_string([LAUNCH_PATIENT, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
 MAX_PENDING = 5
+MAX_CLIENTS = 4
 
 
 def redirect_uri() -> str:
@@ -52,6 +53,9 @@ def smart_client() -> SmartClient:
     clients = current_app.extensions.setdefault("mbt.smart", {})
     client = clients.get(uri)
     if client is None:
+        if len(clients) >= MAX_CLIENTS:
+            # Without MBT_REDIRECT_URI the URI follows the Host header; do not let it grow this cache.
+            clients.clear()
         cfg = current_app.config
         auth = ClientSecretBasic(cfg["MBT_CLIENT_ID"], cfg["MBT_CLIENT_SECRET"]) if cfg["MBT_CLIENT_SECRET"] else None
         client = clients[uri] = SmartClient(

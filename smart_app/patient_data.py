@@ -7,7 +7,7 @@ from typing import Any
 from fhir_mbt.client import FhirClient
 from fhir_mbt.errors import ContentError
 
-__all__ = ["read_patient_record", "MalformedRecord"]
+__all__ = ["read_patient_record", "check_response_shape", "MalformedRecord"]
 
 PAGE_SIZE = 1000
 
@@ -16,12 +16,48 @@ class MalformedRecord(ContentError):
     """A resource from the server does not have the shape the app relies on."""
 
 
+def _items_ok(items: Any, depth: int = 0) -> bool:
+    if not isinstance(items, list) or depth > 20:
+        return False
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("linkId"), str):
+            return False
+        if "item" in item and not _items_ok(item["item"], depth + 1):
+            return False
+        answers = item.get("answer", [])
+        if not isinstance(answers, list):
+            return False
+        for answer in answers:
+            if not isinstance(answer, dict):
+                return False
+            if "item" in answer and not _items_ok(answer["item"], depth + 1):
+                return False
+    return True
+
+
+def check_response_shape(resource: Any) -> dict:
+    """The QuestionnaireResponse, if its shape is what the app relies on."""
+    if (
+        not isinstance(resource, dict)
+        or resource.get("resourceType") != "QuestionnaireResponse"
+        or not isinstance(resource.get("id", ""), str)
+        or not isinstance(resource.get("questionnaire", ""), str)
+        or not isinstance(resource.get("status", ""), str)
+        or not isinstance(resource.get("authored", ""), str)
+        or not isinstance(resource.get("subject", {}), dict)
+        or not isinstance(resource.get("meta", {}), dict)
+        or not _items_ok(resource.get("item", []))
+    ):
+        rid = resource.get("id") if isinstance(resource, dict) else None
+        raise MalformedRecord(f"QuestionnaireResponse/{rid} from the server is malformed")
+    return resource
+
+
 def _check(resource: Any) -> dict:
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise MalformedRecord("the server returned an entry that is not a FHIR resource")
     if resource["resourceType"] == "QuestionnaireResponse":
-        if not isinstance(resource.get("item", []), list) or not isinstance(resource.get("questionnaire", ""), str):
-            raise MalformedRecord(f"QuestionnaireResponse/{resource.get('id')} is malformed")
+        check_response_shape(resource)
     return resource
 
 

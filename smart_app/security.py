@@ -29,6 +29,8 @@ def csrf_token() -> str:
 def _check_csrf() -> None:
     if request.method in SAFE_METHODS:
         return
+    if request.mimetype not in ("application/x-www-form-urlencoded", ""):
+        abort(415, description="Forms are sent as plain form posts; nothing else is accepted.")
     expected = session.get("csrf")
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     if not expected or not hmac.compare_digest(expected, sent):

@@ -24,9 +24,13 @@ __all__ = ["SqliteStore", "ServerSideSession", "ServerSideSessionInterface"]
 class SqliteStore:
     """A small key → JSON store with expiry, safe across threads and processes."""
 
+    #: Expired sessions are swept at most this often (seconds), on a save.
+    PURGE_EVERY = 600
+
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._local = threading.local()
+        self._last_purge = 0.0
         with self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
@@ -49,6 +53,10 @@ class SqliteStore:
         return json.loads(row[0])
 
     def save(self, sid: str, data: dict, lifetime: float) -> None:
+        now = time.time()
+        if now - self._last_purge > self.PURGE_EVERY:
+            self._last_purge = now
+            self.purge_expired()
         self._connect().execute(
             "INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) "
             "ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires",

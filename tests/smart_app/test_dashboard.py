@@ -61,8 +61,49 @@ def test_risk_alert_with_crisis_plan_beside_it(client, ehr, example_data):
 
 
 def test_no_risk_alert_when_latest_records_are_clear(launched, ehr):
-    html = launched.get("/dashboard").get_data(as_text=True)
+    page = launched.get("/dashboard")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Treatment goals" in html
     assert 'class="risk-alert"' not in html
+
+
+def test_missed_session_does_not_hide_earlier_risk(client, ehr, example_data):
+    latest = latest_session(ehr)
+    assert set_answer(latest, "risk.self-harm", [{"valueBoolean": True}])
+    ehr.put(latest)
+    missed = json.loads(json.dumps(latest))
+    missed["id"] = "missed-after"
+    missed["identifier"] = {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:00000000-0000-4000-8000-00000000dead"}
+    missed["authored"] = "2027-01-01T10:00:00Z"
+    missed["item"] = [i for i in missed["item"] if i["linkId"] not in ("session.details",)]
+    set_answer(missed, "session.date", [{"valueDate": "2026-12-31"}])
+    ehr.put(missed)
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'class="risk-alert"' in html and "self-harm reported" in html
+
+
+def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example_data):
+    from app_helpers import form_csrf, post_data_from_response
+    from fhir_mbt import terminology
+    from fhir_mbt.content import shipped
+
+    checkins = sorted((r for r in ehr.of_type("QuestionnaireResponse") if "checkin" in r["questionnaire"]),
+                      key=lambda r: r["authored"])
+    newest, older = checkins[-1], checkins[-2]
+    assert set_answer(newest, "checkin.risk.thoughts", [{"valueBoolean": True}])
+    ehr.put(newest)
+    launch(client, ehr)
+    edit = f"/forms/r/{older['id']}/edit"
+    questionnaire = shipped().get(terminology.questionnaire_url(terminology.WEEKLY_CHECKIN))
+    data = post_data_from_response(questionnaire, older)
+    answer = client.post(edit, data={**data, **form_csrf(client, edit), "action": "complete"})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
+    amended = ehr.resources[("QuestionnaireResponse", older["id"])]
+    assert amended["status"] == "amended" and amended["authored"] == older["authored"]
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'class="risk-alert"' in html and "thoughts of self-harm" in html
 
 
 def test_hostile_patient_name_is_just_a_name(client, ehr, example_data):
@@ -103,6 +144,16 @@ def test_malformed_bundle_gives_a_clear_page(launched, ehr):
     page = launched.get("/dashboard")
     assert page.status_code == 502
     assert "unreadable" in page.get_data(as_text=True)
+
+
+def test_malformed_nested_answer_gives_a_clear_page(launched, ehr):
+    bad = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "QuestionnaireResponse", "id": "x", "questionnaire": "q",
+                      "item": [{"linkId": "a", "answer": "not a list"}]}}
+    ]}
+    ehr.fail_next.append((200, json.dumps(bad)))
+    page = launched.get("/dashboard")
+    assert page.status_code == 502
 
 
 def test_malformed_response_resource_gives_a_clear_page(launched, ehr):

@@ -247,3 +247,116 @@ def test_formulation_revision_starts_from_current(launched, ehr):
     assert f'value="QuestionnaireResponse/{current["id"]}"' in page
     crisis = [a for i in current["item"] if i["linkId"] == "crisis" for a in i["item"] if a["linkId"] == "crisis.self"]
     assert crisis and crisis[0]["answer"][0]["valueString"][:30] in page
+
+
+def test_complete_then_back_then_draft_keeps_the_completed_record(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    data = session_post(ehr)
+    assert launched.post(path, data={**data, **hidden, "action": "complete"}).status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    observations = len(ehr.of_type("Observation"))
+    back = launched.post(path, data={**data, **hidden, "action": "draft"})
+    assert back.status_code == 422
+    assert "cannot go back to draft" in back.get_data(as_text=True)
+    stored = ehr.resources[("QuestionnaireResponse", response["id"])]
+    assert stored["status"] == "completed" and len(ehr.of_type("Observation")) == observations
+
+
+def test_draft_then_back_then_complete_completes_the_draft(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    data = session_post(ehr)
+    saved = launched.post(path, data={**data, **hidden, "action": "draft"})
+    assert saved.status_code == 302 and "/edit" in saved.headers["Location"]
+    done = launched.post(path, data={**data, **hidden, "action": "complete"})
+    assert done.status_code == 302, done.get_data(as_text=True)[:1500]
+    [response] = ours(ehr, "QuestionnaireResponse")
+    assert response["status"] == "completed"
+    assert all(o["derivedFrom"][0]["reference"] == f"QuestionnaireResponse/{response['id']}"
+               for o in ehr.of_type("Observation"))
+
+
+def test_amend_without_or_with_forged_version_is_refused(launched, ehr):
+    assert submit(launched, f"/forms/{SESSION}/new", session_post(ehr)).status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    edit = f"/forms/r/{response['id']}/edit"
+    for version in (None, "*", "99"):
+        hidden = form_csrf(launched, edit)
+        if version is None:
+            hidden.pop("version_id")
+        else:
+            hidden["version_id"] = version
+        answer = submit(launched, edit, session_post(ehr, **{"next.focus": "changed"}), hidden=hidden)
+        assert answer.status_code == 409, version
+        assert 'value="changed"' in answer.get_data(as_text=True) or "changed" in answer.get_data(as_text=True)
+    assert ehr.resources[("QuestionnaireResponse", response["id"])]["meta"]["versionId"] == "1"
+
+
+def test_expired_token_while_amending_keeps_the_answers(launched, ehr):
+    assert submit(launched, f"/forms/{SESSION}/new", session_post(ehr)).status_code == 302
+    [response] = ours(ehr, "QuestionnaireResponse")
+    edit = f"/forms/r/{response['id']}/edit"
+    hidden = form_csrf(launched, edit)
+    ehr.expire_all_tokens()
+    ehr.refresh_tokens.clear()
+    answer = submit(launched, edit, session_post(ehr, **{"next.focus": "kept across sign-in"}), hidden=hidden)
+    assert answer.status_code == 401
+    back = launch(launched, ehr)
+    assert back.headers["Location"].endswith(edit)
+    page = launched.get(edit).get_data(as_text=True)
+    assert "kept across sign-in" in page
+    assert f'name="version_id" value="{hidden["version_id"]}"' in page
+
+
+def test_server_error_while_saving_keeps_the_answers(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    ehr.fail_next.append((503, {"resourceType": "OperationOutcome", "issue": []}))
+    answer = launched.post(path, data={**session_post(ehr, **{"session.note": "do not lose me"}), **hidden,
+                                       "action": "complete"})
+    assert answer.status_code == 502
+    html = answer.get_data(as_text=True)
+    assert "Nothing was saved" in html and "do not lose me" in html
+    assert ours(ehr, "QuestionnaireResponse") == [] and ehr.of_type("Observation") == []
+
+
+def test_submission_id_must_come_from_this_session(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    hidden["submission_id"] = "0f6e7d2c-1111-4e3b-9c55-000000000001"
+    answer = submit(launched, path, session_post(ehr, **{"session.note": "still here"}), hidden=hidden)
+    assert answer.status_code == 400
+    assert "still here" in answer.get_data(as_text=True)
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_cannot_post_to_another_patients_record(launched, ehr):
+    other = dict(example_response(ehr, SESSION), id="someone-else", subject={"reference": "Patient/other"})
+    ehr.put(other)
+    hidden = form_csrf(launched, f"/forms/{SESSION}/new")
+    answer = launched.post("/forms/r/someone-else/edit", data={**session_post(ehr), **hidden, "action": "complete"})
+    assert answer.status_code == 404
+    assert ehr.resources[("QuestionnaireResponse", "someone-else")]["meta"]["versionId"] == "1"
+
+
+def test_oversized_and_multipart_posts_are_refused(launched, ehr):
+    path = f"/forms/{SESSION}/new"
+    hidden = form_csrf(launched, path)
+    huge = launched.post(path, data={**hidden, "action": "complete", "a:session.note": "x" * (2 * 1024 * 1024)})
+    assert huge.status_code == 413
+    import io
+
+    multipart = launched.post(path, data={**hidden, "action": "complete", "f": (io.BytesIO(b"x"), "x.txt")},
+                              content_type="multipart/form-data")
+    assert multipart.status_code == 415
+    assert ours(ehr, "QuestionnaireResponse") == []
+
+
+def test_malformed_record_from_server_gives_a_clear_page(launched, ehr):
+    bad = dict(example_response(ehr, SESSION), id="bad-one")
+    bad["item"] = [{"linkId": "session.date", "answer": ["x"]}]
+    ehr.put(bad)
+    page = launched.get("/forms/r/bad-one")
+    assert page.status_code == 502
+    assert "expected shape" in page.get_data(as_text=True)
