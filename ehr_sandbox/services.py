@@ -1,0 +1,60 @@
+"""The sandbox's parts, built once per app from its config and shared by the views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import current_app
+
+from ehr_sandbox.config import Client, read_clients
+from ehr_sandbox.keys import SigningKey
+from ehr_sandbox.store import Store
+from ehr_sandbox.upstream import Upstream
+
+__all__ = ["Sandbox", "sandbox"]
+
+
+@dataclass
+class Sandbox:
+    public_base: str
+    app_launch_url: str
+    clients: dict[str, Client]
+    token_lifetime: int
+    key: SigningKey
+    store: Store
+    upstream: Upstream
+
+    @property
+    def fhir_base(self) -> str:
+        """The FHIR base apps are launched with (``iss`` and ``aud``)."""
+        return f"{self.public_base}/fhir"
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of id_tokens, as published in the SMART configuration."""
+        return self.public_base
+
+    def url(self, path: str) -> str:
+        return f"{self.public_base}{path}"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Sandbox":
+        public_base = str(config["SANDBOX_PUBLIC_BASE"]).rstrip("/")
+        lifetime = int(config["SANDBOX_TOKEN_LIFETIME"])
+        if lifetime <= 0:
+            raise ValueError("SANDBOX_TOKEN_LIFETIME must be a positive number of seconds")
+        return cls(
+            public_base=public_base,
+            app_launch_url=str(config["SANDBOX_APP_LAUNCH_URL"]),
+            clients=read_clients(config["SANDBOX_CLIENTS"]),
+            token_lifetime=lifetime,
+            key=SigningKey(config.get("SANDBOX_SIGNING_KEY")),
+            store=config.get("SANDBOX_STORE") or Store(),
+            upstream=Upstream(str(config["SANDBOX_UPSTREAM"]), f"{public_base}/fhir",
+                              timeout=config["SANDBOX_UPSTREAM_TIMEOUT"]),
+        )
+
+
+def sandbox() -> Sandbox:
+    return current_app.extensions["ehr_sandbox"]
