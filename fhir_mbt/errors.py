@@ -8,11 +8,21 @@ from :class:`ValueError`, because that is what they are.
     FhirMbtError
     ├── ContentError(ValueError)          shipped or given definitions are unusable
     │   ├── ContentNotFound(LookupError)  no definition with that canonical URL/version
-    │   └── ContentInvalid                a definition breaks the rules (carries problems)
+    │   ├── ContentInvalid                a definition breaks the rules (carries problems)
+    │   └── ExpressionError               fhir_mbt.fhirpath: a FHIRPath expression is unusable
     ├── PackageError                      the FHIR NPM package could not be built
-    ├── ResponseError(ValueError)         see fhir_mbt.engine: a QuestionnaireResponse is unusable
-    ├── FhirError                         see fhir_mbt.client: a FHIR REST call failed
-    └── SmartError                        see fhir_mbt.smart: a SMART launch step failed
+    ├── UploadError                       fhir_mbt.upload: a server's answer leaves an upload unclear
+    ├── ResponseError(ValueError)         fhir_mbt.response_errors: a QuestionnaireResponse is unusable
+    │   ├── ResponseInvalid               breaks its Questionnaire (carries the OperationOutcome)
+    │   └── ExtractionError               cannot be turned into Observations
+    ├── FhirError                         fhir_mbt.client: a FHIR REST call failed (carries the response)
+    │   ├── TransportError / Timeout, Unauthorized, Forbidden, ResourceNotFound / ResourceGone,
+    │   ├── VersionConflict (409 and 412), InvalidResource, RequestRejected / RateLimited,
+    │   └── ServerError, MalformedResponse, PageLimitExceeded
+    └── SmartError                        fhir_mbt.smart: a SMART launch step failed
+        ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
+        │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError
+        └── (InvalidGrant, InvalidClient, MalformedTokenResponse), IdTokenInvalid, RefreshUnavailable
 
 Subsystems define their own subclasses next to the code that raises them and
 register them under one of the branches above.
