@@ -2,8 +2,9 @@
 
 Peter is a made-up 26-year-old second-year medical student referred for MBT after a
 near-lethal overdose on the day of a licensing exam. The Bundle holds him, his clinician,
-his formulation (with crisis plan, and one revision), about six months of weekly session
-records and check-ins, the RFQ-8 at 0, 3 and 6 months and two mentalizing profiles.
+his formulation (with crisis plan, agreed at the first appointment, and one revision at three
+months), about six months of weekly individual sessions, weekly group sessions from week 6,
+weekly check-ins, the RFQ-8 at 0, 3 and 6 months and two mentalizing profiles.
 
 Everything structural comes from the shipped content in ``questionnaires/``: linkIds,
 canonical URLs, answer displays and ordinal weights. Scores are computed here with the
@@ -16,6 +17,7 @@ Pure standard library and deterministic: the same content always gives the same 
 """
 import argparse
 import json
+import math
 import random
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
@@ -28,7 +30,7 @@ DEFAULT_OUT = CONTENT / "examples" / "Bundle-mbt-example-peter.json"
 
 SEED = 20260302
 START = date(2026, 3, 2)
-WEEKS = 27                      # weeks 0..26: 2 March to 31 August 2026
+WEEKS = 27                      # weeks 0..26: 2 March to 3 September 2026
 CS_URL = "http://fhir-mbt.org/fhir/CodeSystem/mbt"
 NAMESPACE = uuid.UUID("6f1c2f0e-4d1a-5b7e-9a53-2f7c8e1d0b44")
 
@@ -272,7 +274,6 @@ class Peter:
             "name": [{"use": "official", "family": "Example", "given": ["Peter"]}],
             "gender": "male",
             "birthDate": "1999-10-14",
-            "generalPractitioner": [self.clinician_ref],
         })
         self.add({
             "resourceType": "Practitioner",
@@ -292,10 +293,9 @@ class Peter:
             "diagnosis.icd10cm": ["F60.81"],
             "diagnosis.icd11-severity": "6D10.1",
             "diagnosis.icd11-traits": ["6D11.2", "6D11.0"],
-            "diagnosis.shared": True,
-            "diagnosis.note": "Narcissistic personality disorder discussed in session 2; Peter found the "
-                              "word hard to hear and asked for it to be explained in terms of what happens "
-                              "to him under pressure.",
+            "diagnosis.shared": False,
+            "diagnosis.note": "Provisional, from the inpatient team's assessment and this first appointment; to be "
+                              "talked through with Peter once the assessment sessions are complete.",
             "presenting.difficulties": "Near-lethal overdose on the morning of his Step 1 exam. Peter describes "
                                        "it as the only logical option once he was certain he would fail. Since "
                                        "then: leave of absence from medical school, little contact with friends, "
@@ -303,9 +303,11 @@ class Peter:
             "presenting.context": "Referred by the inpatient team after medical stabilisation; his parents, "
                                   "with whom he now lives, are afraid he will try again.",
             "presentation.type": "oscillating-presentation",
-            "presentation.description": "Arrives poised and articulate and critiques the licensing system and "
-                                        "the clinician's qualifications; underneath, anxiety and shame surface "
-                                        "quickly when failure is mentioned and he can drop into despair.",
+            "presentation.description": "Composed, articulate and in control in the room; turns questions about "
+                                        "the overdose into arguments about a badly run exam system and about "
+                                        "whether I am experienced enough to treat him. When failure comes up, "
+                                        "anxiety and shame show within minutes and he can slide into "
+                                        "hopelessness.",
             "attachment.history": "High-achieving family in which praise followed results. Peter learned that "
                                   "being loved meant being the best, and that needing help was a sign of "
                                   "weakness.",
@@ -344,9 +346,9 @@ class Peter:
             "self-esteem.threat-response": ["rage-retaliation", "devaluation", "withdrawal", "shame-collapse"],
             "self-esteem.threat-example": "After a practice test he raged at his parents, called the course "
                                           "worthless, shut himself away for days and then took the overdose.",
-            "self-esteem.patterns": ["alien-self", "contingent-self-esteem", "externalising-blame",
-                                     "black-and-white-thinking", "overconfident-perspective-taking",
-                                     "limited-affective-empathy", "alexithymia", "anger-as-shield", "me-mode"],
+            "self-esteem.patterns": ["externalising-blame", "black-and-white-thinking",
+                                     "overconfident-perspective-taking", "limited-affective-empathy", "alexithymia",
+                                     "anger-as-shield", "me-mode"],
             "clinician.patterns": ["idealisation-devaluation", "defensive-distance", "competition-envy",
                                    "dropout-risk"],
             "clinician.description": "He may question my credentials, treat sessions as a debate to win, or go "
@@ -365,6 +367,14 @@ class Peter:
                  "goal.text": "Notice the shame under the anger and put words to it.",
                  "goal.indicator": "More pauses before reacting; I can name what I felt in the moment."},
             ],
+            "contract.formats": ["format-individual", "format-group"],
+            "contract.sessions-per-week": 2,
+            "contract.length-months": 24,
+            "contract.notes": "Weekly individual sessions from the start; the MBT group once a week from week 6, "
+                              "after the introductory sessions on mentalizing. If a session is missed without "
+                              "notice, the clinician phones the same day and writes if there is no answer. "
+                              "Between sessions the phone is for arranging appointments; in a crisis, the crisis "
+                              "plan applies. The formulation is reviewed at three months.",
             "crisis.warning-signs": "Certainty that he will fail; staying in his room; not eating; telling "
                                     "himself there is no way out.",
             "crisis.self": "Tell my mother or father that I am in a bad place; go for a long walk rather than "
@@ -379,43 +389,58 @@ class Peter:
             "crisis.contacts": "Parents at home; MBT clinician during office hours; crisis line and emergency "
                                "services out of hours.",
             "agreement.agreed": True,
-            "agreement.date": START + timedelta(weeks=3),
+            "agreement.date": START,
             "agreement.copy-given": True,
-            "agreement.patient-comments": "I don't agree with everything, but it is closer than I expected.",
+            "agreement.patient-comments": "A first go. I don't agree with all of it, but the crisis plan makes "
+                                          "sense and I will keep a copy on my phone.",
         }
         if revision is not None:
             a["revision.previous"] = revision["previous"]
             a["revision.reason"] = revision["reason"]
             a["agreement.date"] = revision["date"]
+            a["diagnosis.shared"] = True
+            a["diagnosis.note"] = ("Narcissistic personality disorder discussed in week 3; Peter found the word "
+                                   "hard to hear and asked for it to be explained in terms of what happens to him "
+                                   "under pressure.")
             a["presentation.type"] = "vulnerable-presentation"
+            a["presentation.description"] = (
+                "Less of the superior, debating manner than at the start. More visible now: anxiety about going "
+                "back to medical school, shame that comes fast when he thinks he has got something wrong, and "
+                "retreat to his room after setbacks. The superior stance still returns for short spells when he "
+                "feels criticised, especially in the group.")
             a["dimension.automatic-controlled.example"] = (
                 "Still quick to be sure about others' motives, but now sometimes stops himself and asks.")
-            a["self-esteem.patterns"] = [p for p in a["self-esteem.patterns"] if p != "me-mode"] + ["we-mode"]
+            a["crisis.self"] = ("Tell my mother or father that I am in a bad place; go for a long walk and phone "
+                                "someone while I walk rather than stay alone in my room; reread this plan; call the "
+                                "crisis line.")
             a["agreement.patient-comments"] = "This version feels more like me."
         return a
 
     def formulations(self):
-        first_day = START + timedelta(weeks=3)
-        first = self.response("peter-formulation-1", "mbt-formulation", self.when(first_day, 17),
+        # The first version, with the crisis plan, is written and agreed at the first appointment (week 0), so that
+        # a plan exists from the start; the full assessment feeds the revision at three months.
+        first = self.response("peter-formulation-1", "mbt-formulation", self.when(START, 17),
                               self.formulation_answers(), self.clinician_ref)
-        rev_day = START + timedelta(weeks=14)
+        rev_day = START + timedelta(weeks=13)
         self.response("peter-formulation-2", "mbt-formulation", self.when(rev_day, 17),
                       self.formulation_answers(revision={
                           "previous": {"reference": self.full_url("QuestionnaireResponse", first["id"]),
                                        "display": "MBT formulation, first version"},
-                          "reason": "Three-month review: the vulnerable side is now more in view and Peter has "
-                                    "begun to notice shame under his anger.",
+                          "reason": "Three-month review: the vulnerable side is now more in view, Peter has "
+                                    "begun to notice shame under his anger, the diagnosis has been discussed "
+                                    "with him, and the crisis plan gained the walk-and-call step added in week 4.",
                           "date": rev_day}),
                       self.clinician_ref)
 
     # -- RFQ-8
+    # RFQ_u falls modestly (1.50 -> 1.17 -> 0.83); RFQ_c stays low to moderate (0.50 -> 0.50 -> 0.67).
     RFQ = {
-        0: ["strongly-disagree", "slightly-agree", "agree", "agree", "agree", "slightly-agree", "agree",
-            "strongly-agree"],
-        13: ["disagree", "neither-agree-nor-disagree", "slightly-agree", "slightly-agree", "slightly-agree",
-             "neither-agree-nor-disagree", "slightly-agree", "agree"],
-        26: ["slightly-disagree", "slightly-disagree", "neither-agree-nor-disagree", "neither-agree-nor-disagree",
-             "neither-agree-nor-disagree", "slightly-disagree", "neither-agree-nor-disagree", "slightly-agree"],
+        0: ["strongly-disagree", "slightly-agree", "agree", "agree", "agree", "slightly-agree",
+            "slightly-disagree", "agree"],
+        13: ["disagree", "slightly-agree", "slightly-agree", "agree", "slightly-agree", "slightly-disagree",
+             "slightly-disagree", "agree"],
+        26: ["slightly-disagree", "slightly-agree", "slightly-disagree", "slightly-agree", "slightly-agree",
+             "disagree", "slightly-agree", "agree"],
     }
 
     def rfq8(self):
@@ -437,7 +462,7 @@ class Peter:
                        ["mode-frequent", "mode-frequent", "mode-pervasive"], "mixed-direction",
                        "mentalizing-limited"),
             "m6": (26, ["pole-self", "poles-balanced", "pole-cognitive", "pole-automatic"],
-                   ["rigidity-mild", "rigidity-mild", "rigidity-moderate", "rigidity-mild"],
+                   ["rigidity-mild", None, "rigidity-moderate", "rigidity-mild"],
                    ["mode-occasional", "mode-occasional", "mode-frequent"], "hypermentalizing",
                    "mentalizing-moderate"),
         }
@@ -446,7 +471,8 @@ class Peter:
                  if label == "intake" else "Individual and group sessions over the past three months."}
             for d, p, r in zip(dims, poles, rigid):
                 a[f"profile.{d}.dominance"] = p
-                a[f"profile.{d}.rigidity"] = r
+                if p != "poles-balanced":          # rigidity is only asked when a pole dominates
+                    a[f"profile.{d}.rigidity"] = r
             a["profile.self-other.example"] = (
                 "Describes his own ordeal in detail; his parents' experience barely figures."
                 if label == "intake" else "Has started to ask how his outbursts land with his mother.")
@@ -456,7 +482,8 @@ class Peter:
                                           "feelings in early sessions.")
             a["profile.direction"] = direction
             a["profile.overall.capacity"] = capacity
-            a["profile.score.imbalance"] = int(sum(self.c.weight(r) for r in rigid))
+            a["profile.score.imbalance"] = int(sum(self.c.weight(r) for p, r in zip(poles, rigid)
+                                                   if p != "poles-balanced"))
             a["profile.score.modes"] = int(sum(self.c.weight(m) for m in modes))
             a["profile.score.capacity"] = int(self.c.weight(capacity))
             day = START + timedelta(weeks=week)
@@ -464,92 +491,150 @@ class Peter:
                           self.clinician_ref)
 
     # -- sessions and check-ins
+    # Individual sessions every Monday from week 0; the MBT group every Thursday from week 6.
+    GROUP_START = 6
+    GROUP_DAY = 3                   # days after the Monday
     RISK_WEEKS = {
         0: ("risk-moderate", ["risk-explored", "contact-increased", "team-consulted"],
-            "Second session this week arranged; parents reminded to keep medication locked away."),
+            "Crisis plan written with Peter in this session and a copy given to him; second appointment this week; "
+            "parents reminded, with his agreement, to keep medication locked away."),
         4: ("risk-moderate", ["risk-explored", "crisis-plan-updated"],
             "Thoughts returned after a letter from the school; crisis plan extended with a walk-and-call step."),
         11: ("risk-low", ["risk-explored", "no-further-action"],
              "Fleeting thoughts after a row with his father; no plan or intent."),
     }
-    RUPTURES = {3: "partially-repaired", 10: "repaired", 16: "partially-repaired", 22: "repaired"}
-    CANCELLED, DNA = 9, 17
-    GROUP_WEEKS = {12, 16, 20, 24}
-    VIRTUAL_WEEKS = {13, 21}
+    # (format, week) -> repair status
+    RUPTURES = {("individual", 3): "partially-repaired", ("individual", 10): "repaired",
+                ("group", 16): "partially-repaired", ("individual", 22): "repaired"}
+    RUPTURE_WEEKS = {week for _, week in RUPTURES}
     RUPTURE_TEXT = {
         3: "Peter said I was too junior to understand medical training and that the questions were pointless.",
         10: "He felt I sided with his father over the car argument and went silent.",
-        16: "In group he dismissed another member's feedback and then felt I had shamed him in front of others.",
+        16: "He dismissed another member's feedback and then felt I had shamed him in front of the group.",
         22: "He was irritated that I asked again about feelings when he wanted advice about returning to school.",
     }
-    WE_MODE_EXAMPLES = [
-        "Stopped mid-rant about a classmate and wondered aloud what the classmate might have been worried about.",
-        "Asked me what I had made of his silence last week, and listened to the answer.",
-        "Took up another group member's point and built on it instead of correcting it.",
-        "Realised his mother's questions came from fear for him, not from doubt in him.",
-    ]
-    FOCUS = [
-        "Slow down the next blow-up at home and look at the moment before it.",
-        "Return to the shame that came up when talking about the exam.",
-        "Explore what happened between us when he went quiet.",
-        "Look at how he decides, so fast, what others think of him.",
-        "Keep working on the decision about going back to school.",
+    # (format, week) -> (attendance, contact attempted, reached, risk level or None, what was done, note)
+    MISSED = {
+        ("individual", 9): ("cancelled", True, True, None,
+                            "Telephone check-in offered and taken up; no new risk; next appointment confirmed.",
+                            "Cancelled by the service (clinician unwell)."),
+        ("group", 7): ("did-not-attend", True, True, None,
+                       "Phoned the same afternoon: he said the group would be a waste of his time. Agreed to talk "
+                       "about it in his individual session.",
+                       "First group session missed without notice."),
+        ("individual", 17): ("did-not-attend", True, True, "risk-low",
+                             "Phoned the same day: he had stayed away out of embarrassment after the group. No "
+                             "thoughts of self-harm; went through the crisis plan on the phone; letter sent; he "
+                             "agreed to come next week.",
+                             "Did not attend the week after the group rupture."),
+        ("group", 17): ("did-not-attend", True, True, "risk-low",
+                        "Covered by the call after this week's missed individual session.",
+                        "Did not attend the week after the group rupture."),
+    }
+    VIRTUAL_WEEKS = {13, 21}
+    WE_MODE_EXAMPLES = {
+        "individual": [
+            "Stopped mid-rant about a classmate and wondered aloud what the classmate might have been worried "
+            "about.",
+            "Asked me what I had made of his silence last week, and listened to the answer.",
+            "Realised his mother's questions came from fear for him, not from doubt in him.",
+        ],
+        "group": [
+            "Took up another group member's point and built on it instead of correcting it.",
+            "Asked a quieter member how the discussion had been for her, and waited for her answer.",
+            "Said he had felt left out when the group laughed, and was curious when others saw it differently.",
+        ],
+    }
+    FOCUS = {
+        "individual": [
+            "Slow down the next blow-up at home and look at the moment before it.",
+            "Return to the shame that came up when talking about the exam.",
+            "Explore what happened between us when he went quiet.",
+            "Look at how he decides, so fast, what others think of him.",
+            "Keep working on the decision about going back to school.",
+        ],
+        "group": [
+            "Notice when he starts to lecture the group and what he feels just before.",
+            "Help him stay with another member's account without comparing it with his own.",
+            "Look at what the group's reactions stir up in him.",
+        ],
+    }
+    COLLAPSE_CONTEXT = [
+        "When exam results came up he became certain he was finished and could not think about it.",
+        "When I wondered about his part in the argument he launched into a tirade about his father.",
+        "Talking about his classmates passing the exam, he went cold and contemptuous.",
     ]
 
     def progress(self, week):
         return week / (WEEKS - 1)
 
-    def session(self, week):
+    def session(self, week, fmt="individual"):
         rng = self.rng
         t = self.progress(week)
-        day = START + timedelta(weeks=week)
+        day = START + timedelta(weeks=week, days=self.GROUP_DAY if fmt == "group" else 0)
         a = {
             "session.date": day,
-            "session.format": "format-group" if week in self.GROUP_WEEKS else "format-individual",
-            "session.modality": "virtual" if week in self.VIRTUAL_WEEKS else "in-person",
+            "session.format": f"format-{fmt}",
+            "session.modality": "virtual" if fmt == "individual" and week in self.VIRTUAL_WEEKS else "in-person",
             "session.phase": "phase-initial" if week < 6 else "phase-middle",
         }
-        if week == self.CANCELLED:
-            a["session.attendance"] = "cancelled"
-            a["session.note"] = "Cancelled by the service (clinician unwell); Peter offered a telephone check-in."
-            return a
-        if week == self.DNA:
-            a["session.attendance"] = "did-not-attend"
-            a["session.note"] = ("Did not attend the week after the group rupture. Letter and call; he agreed to "
-                                 "come next week.")
+        missed = self.MISSED.get((fmt, week))
+        if missed:
+            attendance, tried, reached, level, done, note = missed
+            a["session.attendance"] = attendance
+            a["session.missed.contact-attempted"] = tried
+            if tried:
+                a["session.missed.reached"] = reached
+            a["session.missed.risk-concern"] = level is not None
+            if level:
+                a["session.missed.risk-level"] = level
+            a["session.missed.action"] = done
+            a["session.note"] = note
             return a
         a["session.attendance"] = "attended"
-        # risk
-        risk = self.RISK_WEEKS.get(week)
+        # risk (asked in the individual session; the group clinician asks about the days since the last session)
+        risk = self.RISK_WEEKS.get(week) if fmt == "individual" else None
         a["risk.self-harm"] = False
         a["risk.suicidal-thoughts"] = risk is not None
         if risk:
             a["risk.level"], a["risk.action"], a["risk.action-detail"] = risk
             a["risk.crisis-plan-reviewed"] = True
-        # arousal
-        rupture = week in self.RUPTURES
-        peak = round(8.2 - 3.2 * t + rng.uniform(-1.0, 1.0) + (1.2 if rupture or risk else 0))
+        # arousal: poised and intellectualising at first (low to moderate, rising when shame is touched), more
+        # feeling reachable in the middle months, better held towards six months
+        rupture = (fmt, week) in self.RUPTURES
+        base = 3.5 if week < 6 else 5.0 if week < 17 else 4.5
+        shame = rng.random() < (0.3 if week < 6 else 0.4)
+        peak = round(base + rng.uniform(-1.0, 1.0) + (1.5 if shame else 0) + (1.5 if risk else 0)
+                     + (2 if rupture else 0))
         peak = max(0, min(10, peak))
         a["arousal.peak"] = peak
-        collapse = peak >= 8 or (peak == 7 and rng.random() < 0.5)
+        collapse = peak >= 8 or (peak == 7 and rng.random() < 0.4)
         a["arousal.collapse"] = collapse
         if collapse:
-            a["arousal.collapse-context"] = rng.choice([
-                "When exam results came up he became certain he was finished and could not think about it.",
-                "When I wondered about his part in the argument he launched into a tirade about his father.",
-                "Talking about his classmates passing the exam, he went cold and contemptuous.",
-            ])
-        # mentalizing level
+            a["arousal.collapse-context"] = rng.choice(self.COLLAPSE_CONTEXT)
+        # mentalizing level: limited at first (as in the intake profile), moderate from about three months,
+        # now and then good near six months; one step lower when it collapsed
         levels = ["mentalizing-very-limited", "mentalizing-limited", "mentalizing-moderate", "mentalizing-good"]
-        idx = min(3, int(t * 3.6 + rng.uniform(-0.4, 0.4)))
-        if collapse and idx > 0 and rng.random() < 0.5:
+        idx = 1 if t < 0.35 else 2
+        if t > 0.75 and rng.random() < 0.3:
+            idx = 3
+        elif 0.25 < t < 0.5 and rng.random() < 0.3:
+            idx = 2
+        if collapse:
             idx -= 1
-        level = levels[max(0, idx)]
+        level = levels[idx]
         a["mentalizing.level"] = level
         a["mentalizing.level-score"] = int(self.c.weight(level))
-        modes = ["psychic-equivalence", "pretend-mode", "teleological-mode"]
-        n_modes = 3 if t < 0.25 else (2 if t < 0.6 else rng.choice([0, 1]))
-        a["mentalizing.modes"] = self.pick(modes, n_modes)
+        if t < 0.25:
+            modes = ["pretend-mode", "teleological-mode"] + (["psychic-equivalence"] if peak >= 6 else [])
+        elif t < 0.6:
+            modes = self.pick(["pretend-mode", "teleological-mode"], 1) + (
+                ["psychic-equivalence"] if peak >= 6 else [])
+        else:
+            modes = ["psychic-equivalence"] if peak >= 7 else self.pick(["pretend-mode", "teleological-mode"],
+                                                                        rng.choice([0, 1]))
+        order = ["psychic-equivalence", "pretend-mode", "teleological-mode"]
+        a["mentalizing.modes"] = sorted(set(modes), key=order.index)
         poles = ["pole-self", "pole-external", "pole-cognitive", "pole-automatic"]
         a["mentalizing.imbalances"] = self.pick(poles, 4 if t < 0.25 else (3 if t < 0.6 else rng.choice([1, 2])))
         a["mentalizing.direction"] = ("mixed-direction" if t < 0.4 else
@@ -563,7 +648,7 @@ class Peter:
             used.append("regulating-arousal")
         if rupture:
             used.append("mentalizing-the-relationship")
-        if week < 6:
+        if week < 6 and fmt == "individual":
             used.append("psychoeducation")
         order = ["not-knowing-stance", "empathic-validation", "clarification", "affect-elaboration",
                  "gentle-challenge", "stop-rewind-explore", "mentalizing-the-relationship", "regulating-arousal",
@@ -571,19 +656,21 @@ class Peter:
         a["interventions.used"] = sorted(set(used), key=order.index)
         stages = ["stage-what", "stage-expand-the-what", "stage-why", "stage-how"]
         stage = min(3, int(t * 4 + rng.uniform(-0.6, 0.4)))
+        if fmt == "group":
+            stage = min(stage, 2)
         if collapse:
             stage = max(0, stage - 1)
         a["interventions.stage"] = stages[max(0, stage)]
         # me-mode to we-mode
-        shift = rng.random() < 0.02 + 0.8 * t ** 1.3
+        shift = rng.random() < 0.02 + 0.7 * t ** 1.3
         a["we-mode.shift"] = shift
         if shift:
-            a["we-mode.example"] = rng.choice(self.WE_MODE_EXAMPLES)
+            a["we-mode.example"] = rng.choice(self.WE_MODE_EXAMPLES[fmt])
         # alliance
         a["alliance.rupture"] = rupture
         if rupture:
             a["alliance.rupture-description"] = self.RUPTURE_TEXT[week]
-            a["alliance.repair"] = self.RUPTURES[week]
+            a["alliance.repair"] = self.RUPTURES[(fmt, week)]
         patterns = []
         if t < 0.4:
             patterns = self.pick(["idealisation-devaluation", "defensive-distance", "competition-envy"], 2)
@@ -600,24 +687,26 @@ class Peter:
                 a[it["linkId"]] = s
                 scores.append(s)
         a["adherence.mean"] = _round(Decimal(sum(scores)) / len(scores), 2)
-        a["next.focus"] = self.FOCUS[week % len(self.FOCUS)]
+        focus = self.FOCUS[fmt]
+        a["next.focus"] = focus[week % len(focus)]
         return a
 
     def checkin(self, week):
         rng = self.rng
         t = self.progress(week)
-        blow = max(0, round(5.5 * (1 - t) ** 1.5 + 0.6 + rng.uniform(-1.2, 1.2)
-                            + (1 if week in self.RUPTURES else 0)))
-        pause = max(0, round(0.2 + 5.0 * t ** 0.7 + rng.uniform(-1.0, 1.0)))
+        # early wins in weeks 2-8 (fewer blow-ups, more pauses), slower change after that
+        early = math.exp(-week / 5)
+        blow = max(0, round(1.3 + 4.7 * early + rng.uniform(-1.0, 1.0) + (1 if week in self.RUPTURE_WEEKS else 0)))
+        pause = max(0, round(0.5 + 3.3 * (1 - early) + 1.5 * t + rng.uniform(-1.0, 1.0)))
         steady = ["very-unsteady", "unsteady", "somewhat-steady", "steady"][
             min(3, int(t * 3.4 + rng.uniform(-0.5, 0.5)))]
         curious = ["freq-never", "freq-rarely", "freq-sometimes", "freq-often"][
             min(3, int(t * 3.6 + rng.uniform(-0.5, 0.5)))]
-        early = ["emotion-anger", "emotion-contempt", "emotion-emptiness", "emotion-humiliation"]
+        early_pool = ["emotion-anger", "emotion-contempt", "emotion-emptiness", "emotion-humiliation"]
         middle = ["emotion-anger", "emotion-shame", "emotion-fear", "emotion-envy", "emotion-hurt", "emotion-sadness"]
         late = ["emotion-shame", "emotion-sadness", "emotion-calm", "emotion-pride", "emotion-affection",
                 "emotion-fear", "emotion-anger"]
-        pool = early if t < 0.2 else middle if t < 0.6 else late
+        pool = early_pool if t < 0.2 else middle if t < 0.6 else late
         emotions = self.pick(pool, 2 if t < 0.2 else 3)
         if week in (8, 19):
             emotions.append("restless" if week == 8 else "relieved")
@@ -628,6 +717,7 @@ class Peter:
             "checkin.curiosity": curious,
             "checkin.emotions": emotions,
             "checkin.risk.thoughts": week in self.RISK_WEEKS,
+            "checkin.risk.acted": False,
         }
         if week in (5, 12, 20):
             a["checkin.emotions-note"] = [
@@ -636,8 +726,8 @@ class Peter:
                 "I felt proud that I apologised to my mother without being asked.",
             ][(5, 12, 20).index(week)]
         if week in self.RISK_WEEKS:
-            a["checkin.risk.acted"] = False
             a["checkin.risk.safe-now"] = True
+            a["checkin.risk.contact-wanted"] = week == 4
         a["checkin.score.self-worth"] = int(self.c.weight(steady))
         a["checkin.score.curiosity"] = int(self.c.weight(curious))
         if blow + pause > 0:
@@ -647,11 +737,15 @@ class Peter:
     def weekly(self):
         for week in range(WEEKS):
             day = START + timedelta(weeks=week)
-            if week != self.DNA:
+            if self.MISSED.get(("individual", week), ("attended",))[0] != "did-not-attend":
                 self.response(f"peter-checkin-{week + 1:02d}", "mbt-weekly-checkin", self.when(day, 13),
                               self.checkin(week), self.patient_ref, source=self.patient_ref)
             self.response(f"peter-session-{week + 1:02d}", "mbt-session-record", self.when(day, 16),
                           self.session(week), self.clinician_ref)
+            if week >= self.GROUP_START:
+                group_day = day + timedelta(days=self.GROUP_DAY)
+                self.response(f"peter-group-{week + 1:02d}", "mbt-session-record", self.when(group_day, 18),
+                              self.session(week, "group"), self.clinician_ref)
 
     def bundle(self):
         self.people()

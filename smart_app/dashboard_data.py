@@ -170,9 +170,12 @@ def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
     """
     found = []
     for e in view.sessions:
-        answered = any(k in e.answers for k in ("risk.self-harm", "risk.suicidal-thoughts"))
+        answered = any(k in e.answers for k in SESSION_RISK)
         if not answered:
             continue
+        if _first(e.answers, "session.missed.risk-concern") is True:
+            found.append((e.date, f"risk concern after the missed session of {e.date}",
+                          _display(_first(e.answers, "session.missed.risk-level"))))
         level = _display(_first(e.answers, "risk.level"))
         if _first(e.answers, "risk.self-harm") is True:
             found.append((e.date, f"self-harm reported in the session of {e.date}", level))
@@ -193,6 +196,7 @@ def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
 
 
 CHECKIN_RISK = ("checkin.risk.thoughts", "checkin.risk.acted", "checkin.risk.safe-now")
+SESSION_RISK = ("risk.self-harm", "risk.suicidal-thoughts", "session.missed.risk-concern")
 
 
 def _risk(view: PatientView) -> dict | None:

@@ -106,6 +106,31 @@ def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example
     assert 'class="risk-alert"' in html and "thoughts of self-harm" in html
 
 
+def test_self_harm_in_checkin_without_thoughts_alerts(client, ehr, example_data):
+    checkins = sorted((r for r in ehr.of_type("QuestionnaireResponse") if "checkin" in r["questionnaire"]),
+                      key=lambda r: r["authored"])
+    assert set_answer(checkins[-1], "checkin.risk.acted", [{"valueBoolean": True}])
+    ehr.put(checkins[-1])
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert 'class="risk-alert"' in html and "self-harm reported in the check-in" in html
+
+
+def test_risk_concern_after_missed_session_alerts(client, ehr, example_data):
+    missed = [r for r in ehr.of_type("QuestionnaireResponse")
+              if "session-record" in r["questionnaire"] and "session.missed" in json.dumps(r)]
+    assert missed, "the example has missed sessions with follow-up answers"
+    latest = max(missed, key=lambda r: r["authored"])
+    assert set_answer(latest, "session.missed.risk-concern", [{"valueBoolean": True}])
+    for other in ehr.of_type("QuestionnaireResponse"):
+        if other["authored"] > latest["authored"] and "formulation" not in other["questionnaire"]:
+            del ehr.resources[("QuestionnaireResponse", other["id"])]
+    ehr.put(latest)
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "risk concern after the missed session" in html
+
+
 def test_hostile_patient_name_is_just_a_name(client, ehr, example_data):
     patient = ehr.resources[("Patient", PATIENT)]
     patient["name"] = [{"text": "<script>alert(1)</script>"}]
