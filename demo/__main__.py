@@ -1,0 +1,52 @@
+"""``python -m demo``: build and start HAPI FHIR, the EHR sandbox and the app; load the content.
+
+Prints the URL to launch from and runs until Ctrl-C, then stops everything.
+With ``--data-dir`` HAPI keeps its database between runs (loading is
+idempotent, so starting again is safe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+
+from demo.stack import Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="keep HAPI's database here between runs (default: in memory)")
+    parser.add_argument("--fhir-base", help="use this running FHIR server instead of starting HAPI")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("Starting HAPI FHIR (the first run builds it with Maven: a few minutes)...", flush=True)
+    started = time.monotonic()
+    with Stack(fhir_base=args.fhir_base, data_dir=args.data_dir) as stack:
+        print(
+            "\nMBT demo is running ({:.0f} s to start).\n"
+            "  Launch from the EHR sandbox:  {}\n"
+            "  (pick Peter Example, then Launch)\n"
+            "  FHIR server (HAPI):           {}\n"
+            "  App:                          {}\n"
+            "Press Ctrl-C to stop.".format(time.monotonic() - started, stack.launch_page, stack.fhir_base,
+                                           stack.app_base),
+            flush=True,
+        )
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("\nStopping...", flush=True)
+    print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Integration tests against a real HAPI FHIR JPA server (R4, embedded H2).
+
+One server is started for the whole test session by ``hapi_server/harness.py`` (built
+with Maven on first use, then cached). Every test in this folder is marked
+``integration``. If Java or Maven is missing, or the server does not come up, the
+tests ERROR with the reason; they are never skipped.
+
+Set ``HAPI_BASE_URL`` (e.g. http://127.0.0.1:8080/fhir) to run against a server that
+is already running instead of starting one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS_PATH = ROOT / "hapi_server" / "harness.py"
+HERE = Path(__file__).resolve().parent
+
+
+def _load_harness():
+    name = "hapi_server_harness"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, HARNESS_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = _load_harness()
+
+_STATS: dict[str, object] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def hapi_server():
+    """The running HarnessServer (None when HAPI_BASE_URL points at an external one)."""
+    external = os.environ.get("HAPI_BASE_URL")
+    if external:
+        _STATS["base_url"] = external.rstrip("/")
+        yield None
+        return
+    log_dir = ROOT / "hapi_server" / "target"
+    server = harness.HapiServer(log_path=log_dir / "hapi-server-test.log")
+    started = time.monotonic()
+    server.start()  # builds the jar if needed; raises HapiServerError loudly on any failure
+    _STATS.update(
+        base_url=server.base_url,
+        startup_s=server.startup_seconds,
+        total_s=time.monotonic() - started,
+        rss_start_mb=(server.rss_kb() or 0) / 1024,
+        log=str(server.log_path),
+    )
+    try:
+        yield server
+    finally:
+        _STATS["rss_end_mb"] = (server.rss_kb() or 0) / 1024
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def hapi_base_url(hapi_server) -> str:
+    """Base URL of the HAPI FHIR R4 server, e.g. http://127.0.0.1:41234/fhir."""
+    return _STATS["base_url"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "startup_s" not in _STATS:
+        return
+    terminalreporter.write_line(
+        "HAPI FHIR server: started in {startup_s:.1f} s (build check + start {total_s:.1f} s), "
+        "RSS {rss_start_mb:.0f} MB after start, {rss_end:.0f} MB at end; log {log}".format(
+            rss_end=_STATS.get("rss_end_mb") or 0.0, **_STATS
+        )
+    )
