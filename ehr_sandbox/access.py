@@ -15,8 +15,10 @@ transaction Bundle) and checked against the token's granted scopes:
   in it by its own id). Searches must name the patient (``patient``,
   ``subject`` or, for Patient, ``_id``); instance updates and deletes are
   checked against the stored resource first and written bodies must not name
-  another patient; creating a Patient, conditional update / delete, PATCH and
-  type- or system-level operations are refused.
+  another patient; a conditional update is let through when its body is in the
+  compartment and every resource its condition matches now is too (the
+  sandbox runs the search first); creating a Patient, conditional delete,
+  PATCH and type- or system-level operations are refused.
 - Everything read back (a resource, Bundle entries, ``_include``-d ones) is
   checked again: a resource of a type the token cannot read, or naming
   another patient under ``patient/`` scopes only, is withheld.
@@ -32,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlencode, parse_qsl, urlsplit
 
 from ehr_sandbox.scopes import Granted
 from ehr_sandbox.store import Context
@@ -131,7 +133,7 @@ def entry_interaction(entry: Any, public_base: str) -> Interaction:
         raise Refused("a Bundle entry has no request.url", 400)
     method = str(request.get("method") or "").upper()
     url = request["url"]
-    if "://" in url:
+    if "://" in url.split("?", 1)[0]:  # a query may hold a URL (identifier=system|value)
         if not url.startswith(public_base.rstrip("/") + "/"):
             raise Refused("a Bundle entry names another server", 400)
         url = url[len(public_base.rstrip("/")) + 1:]
@@ -214,8 +216,14 @@ class Policy:
             if rtype == "Patient" and interaction.resource_id == patient:
                 return []
             raise Refused("operations are only allowed on the patient in context")
+        if interaction.conditional and kind == "update" and not interaction.patch:
+            self._body_in_compartment(rtype, interaction, resource)
+            query = urlencode(interaction.params)
+            if not query:
+                raise Refused("a conditional update needs a condition", 400)
+            return [f"{rtype}?{query}"]
         if interaction.conditional:
-            raise Refused("conditional update and delete need a user/ scope")
+            raise Refused("conditional delete needs a user/ scope")
         if interaction.patch:
             raise Refused("PATCH needs a user/ scope")
         if kind == "create" and rtype == "Patient":

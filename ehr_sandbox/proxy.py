@@ -93,8 +93,15 @@ def fhir(path: str):
             checks = policy.check(interaction, body)
         for stored_path in checks:
             stored = sb.upstream.read_json(stored_path)
-            if not policy.in_compartment(stored):
-                raise Refused(f"{stored_path} belongs to another patient")
+            if "?" in stored_path:
+                # A conditional update: every resource the condition matches now must be in reach.
+                if stored is None or stored.get("resourceType") != "Bundle":
+                    raise Refused(f"the condition of {stored_path.split('?')[0]} could not be checked", 400)
+                matches = [e.get("resource") for e in stored.get("entry") or []]
+            else:
+                matches = [stored]
+            if not all(policy.in_compartment(m) for m in matches):
+                raise Refused(f"{stored_path.split('?')[0]} belongs to another patient")
     except Refused as exc:
         log.info("refused %s %s: %s", request.method, request.path, exc)
         return _refused(exc)

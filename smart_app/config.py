@@ -43,6 +43,8 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_REDIRECT_URI": env.get("MBT_REDIRECT_URI") or None,
         "MBT_SESSION_DB": env.get("MBT_SESSION_DB") or None,
         "MBT_SESSION_LIFETIME": int(env.get("MBT_SESSION_LIFETIME", 8 * 3600)),
+        # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
+        "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 512 * 1024,

@@ -35,7 +35,7 @@ DATA_SCOPES = [
     resource_scope("patient", "Patient", "r"),
     resource_scope("patient", "QuestionnaireResponse", "crus"),
     resource_scope("patient", "Observation", "crus"),
-    resource_scope("patient", "Provenance", "c"),
+    resource_scope("patient", "Provenance", "cu"),  # written by PUT to a derived id: idempotent
 ]
 EHR_SCOPES = scope_string([LAUNCH, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
 STANDALONE_SCOPES = scope_string([LAUNCH_PATIENT, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])

@@ -267,8 +267,9 @@ def create(qid):
                            "This form had expired or was opened in another sign-in. Nothing was saved; "
                            "your answers are below: save again."])
     if issued.get("rid"):
-        # This page was already saved once (the back button, say): continue that record.
-        return _guarded(lambda: _save_existing(issued["rid"], posted, from_new=True), posted, submission_id, None)
+        # This page was already saved once (a second click, the back button): continue that
+        # record; completing it again is the same submission, so nothing is written twice.
+        return _guarded(lambda: _continue(issued["rid"], posted), posted, submission_id, None)
     return _guarded(lambda: _save(questionnaire, posted, base=None, submission_id=submission_id, action=action),
                     posted, submission_id, None)
 
@@ -299,8 +300,16 @@ def _guarded(run, posted, submission_id, version):
                     saved="they come back when you open the app again.")
 
 
-def _save_existing(rid: str, posted, *, from_new: bool = False):
+def _continue(rid: str, posted):
     base = _load(rid)
+    if base.get("status") in FINAL and request.form.get("action") == "complete":
+        flash("This form was already saved.", "info")
+        return redirect(url_for("dashboard.index"))
+    return _save_existing(rid, posted, from_new=True, base=base)
+
+
+def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | None = None):
+    base = base or _load(rid)
     questionnaire = _questionnaire(questionnaire_id(base))
     current = (base.get("meta") or {}).get("versionId")
     action = url_for("forms.edit", rid=rid)

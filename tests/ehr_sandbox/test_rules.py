@@ -60,9 +60,14 @@ def test_patient_policy():
     obs = {"resourceType": "Observation", "subject": {"reference": "Patient/p"}}
     assert policy.check(classify("GET", "Observation", [("subject", "Patient/p")])) == []
     assert policy.check(classify("PUT", "Observation/o", []), {**obs, "id": "o"}) == ["Observation/o"]
+    # a conditional update in the compartment: its current matches are checked first
+    assert policy.check(classify("PUT", "Observation", [("identifier", "s|v")]), obs) == [
+        "Observation?identifier=s%7Cv"
+    ]
     for interaction, body in (
         (classify("GET", "Patient", [("_id", "p")]), None),  # no s on Patient
-        (classify("PUT", "Observation", [("code", "x")]), obs),  # conditional
+        (classify("PUT", "Observation", [("code", "x")]), {**obs, "subject": {"reference": "Patient/q"}}),
+        (classify("DELETE", "Observation", [("code", "x")]), None),  # conditional delete
         (classify("PATCH", "Observation/o", []), None),
         (classify("POST", "Observation/$validate", []), None),
         (classify("DELETE", "Observation/o", []), None),  # no d
@@ -102,3 +107,14 @@ def test_no_code_token_or_state_in_the_logs(sb, caplog):
     for secret in (code, verifier, body["access_token"], body["refresh_token"], body["id_token"]):
         assert secret not in text
     assert "tokens issued" in text
+
+
+def test_entry_whose_query_holds_a_url_is_not_another_server():
+    from ehr_sandbox.access import entry_interaction
+
+    entry = {"request": {"method": "PUT", "url": "Observation?identifier=http://fhir-mbt.org/fhir/identifier/observation|x"}}
+    interaction = entry_interaction(entry, "http://127.0.0.1:9090/fhir")
+    assert interaction.kind == "update" and interaction.conditional
+    with pytest.raises(Refused):
+        entry_interaction({"request": {"method": "GET", "url": "http://elsewhere.test/fhir/Observation"}},
+                          "http://127.0.0.1:9090/fhir")

@@ -87,3 +87,16 @@ def pytest_terminal_summary(terminalreporter):
             rss_end=_STATS.get("rss_end_mb") or 0.0, **_STATS
         )
     )
+
+
+@pytest.fixture(scope="session")
+def stack(hapi_base_url):
+    """The whole product on loopback against the session's HAPI: definitions and the
+    example patient loaded, the EHR sandbox and the app served (see demo/stack.py)."""
+    from demo.stack import Stack
+
+    running = Stack(fhir_base=hapi_base_url).start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -60,6 +60,10 @@ public class FhirServerConfig {
 		retVal.setExpungeEnabled(true);
 		// Profiles, ValueSets and CodeSystems loaded into the server are used by $validate
 		retVal.setAllowDatabaseValidationOverride(true);
+		// A CodeSystem's concepts are indexed as part of its write, not later by a background job,
+		// so $validate and $expand see a just-uploaded CodeSystem at once (the default defers
+		// CodeSystems of more than 100 concepts)
+		retVal.setDeferIndexingForCodesystemsOfSize(100_000);
 		// Full-text / Hibernate Search is off
 		retVal.setHibernateSearchIndexFullText(false);
 		retVal.setHibernateSearchIndexSearchParams(false);
