@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test validate package clean
+.PHONY: setup system-deps hapi demo test validate package clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The main job: check every shipped definition, then build the FHIR package.
-demo: setup validate package
+## JDK, Maven and Chromium from Debian, when missing (needs root or sudo).
+system-deps:
+	scripts/install-system-deps.sh
+
+## The HAPI FHIR server jar (built once with Maven, then reused).
+hapi: setup system-deps
+	$(BIN)/python hapi_server/harness.py build
+
+## The main job: check the content, build the FHIR package, then run HAPI FHIR,
+## the EHR sandbox and the app with the example patient loaded (Ctrl-C stops it).
+demo: setup validate package hapi
+	$(BIN)/python -m demo
 
 validate: setup
 	$(BIN)/fhir-mbt validate
@@ -25,8 +35,9 @@ validate: setup
 package: setup
 	$(BIN)/fhir-mbt package -o dist/package.tgz
 
-## The whole test suite. pytest's "no tests collected" (exit 5) fails too.
-test: setup
+## The whole test suite, HAPI and browser tests included.
+## pytest's "no tests collected" (exit 5) fails too.
+test: setup hapi
 	@$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	exit $$status
