@@ -153,7 +153,7 @@ class ItemDef:
         "calculated", "variables", "value_keys",
         "option_codings", "option_values", "value_set", "allowed", "expand_error", "weights",
         "min_value", "max_value", "min_length", "regex", "max_decimal_places",
-        "unit", "codes", "extract_codes", "extractable", "category",
+        "unit", "codes", "extract_codes", "extractable", "category", "answer_checks",
     )
 
     def __init__(self, item: dict, parent: "ItemDef | None"):
@@ -212,6 +212,8 @@ class ItemDef:
         self.extract_codes: tuple[dict, ...] = ()
         self.extractable = False
         self.category: list[dict] = []
+        #: value[x] key -> "is this value certainly valid here?", built by fhir_mbt.responses on first use.
+        self.answer_checks: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"ItemDef({self.link_id!r}, {self.type!r})"
@@ -253,6 +255,8 @@ class CompiledQuestionnaire:
         self.items = self._build(questionnaire.get("item", ()), None, root_flag,
                                  root_category or [SURVEY_CATEGORY])
         self.calculated = self._calculation_order()
+        #: linkIds of the calculated items and their ancestors: what scoring writes to.
+        self.calculation_spine = frozenset(a.link_id for d in self.calculated for a in (d, *d.ancestors()))
         self.root_by_link = {d.link_id: d for d in reversed(self.items)}
         self.root_position = {d.link_id: i for i, d in reversed(list(enumerate(self.items)))}
 

@@ -163,15 +163,35 @@ def response_full_url(response: dict, identifier: dict | str | None = None) -> s
 
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(_NAMESPACE, name))``, without the cost of a UUID object."""
-    d = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    d[6] = (d[6] & 0x0F) | 0x50
-    d[8] = (d[8] & 0x3F) | 0x80
-    h = d.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid_text(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest())
 
 
-def _observation_identifier(resp_key: str, path: str, answer_key: str) -> dict:
-    return {"system": OBSERVATION_IDENTIFIER_SYSTEM, "value": _uuid5(f"{resp_key}#{path}#{answer_key}")}
+#: The RFC 4122 variant digit (10xx) for each hex digit the hash gave in its place.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def _uuid_text(sha1: bytes) -> str:
+    """The name-based (version 5) UUID, as text, whose SHA-1 is ``sha1``."""
+    h = sha1.hex()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+class _ObservationIds:
+    """Observation identifiers of one response: ``_uuid5(f"{resp_key}#{path}#{answer_key}")``.
+
+    A response has dozens of Observations whose names share the response
+    key, so its part of the hash is computed once and copied.
+    """
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, resp_key: str):
+        self._prefix = hashlib.sha1(_NAMESPACE_BYTES + f"{resp_key}#".encode("utf-8"))
+
+    def __call__(self, path: str, answer_key: str) -> dict:
+        digest = self._prefix.copy()
+        digest.update(f"{path}#{answer_key}".encode("utf-8"))
+        return {"system": OBSERVATION_IDENTIFIER_SYSTEM, "value": _uuid_text(digest.digest())}
 
 
 # ------------------------------------------------------------------ profiles
@@ -265,6 +285,11 @@ def _quantity(number: Any, defn: ItemDef) -> dict:
 
 
 def _value(key: str, value: Any, defn: ItemDef, profile: ObservationProfile | None) -> tuple[str, Any] | None:
+    if key == "valueCoding":  # the usual answer first
+        concept: dict[str, Any] = {"coding": [_plain_coding(value)]}
+        if value.get("display"):
+            concept["text"] = value["display"]
+        return "valueCodeableConcept", concept
     if key == "valueInteger" and profile is not None and not profile.allows("valueQuantity"):
         return "valueInteger", value
     if key in ("valueInteger", "valueDecimal"):
@@ -277,11 +302,6 @@ def _value(key: str, value: Any, defn: ItemDef, profile: ObservationProfile | No
         return "valueDateTime", value
     if key == "valueTime":
         return "valueTime", value
-    if key == "valueCoding":
-        concept: dict[str, Any] = {"coding": [{k: v for k, v in value.items() if k != "extension"}]}
-        if value.get("display"):
-            concept["text"] = value["display"]
-        return "valueCodeableConcept", concept
     if key == "valueQuantity":
         return "valueQuantity", dict(value)
     return None
@@ -290,12 +310,33 @@ def _value(key: str, value: Any, defn: ItemDef, profile: ObservationProfile | No
 def _copy_concept(concept: dict) -> dict:
     out = dict(concept)
     if "coding" in out:
-        out["coding"] = [dict(c) for c in out["coding"]]
+        out["coding"] = list(map(dict, out["coding"]))
     return out
 
 
 def _plain_coding(coding: dict) -> dict:
-    return {k: v for k, v in coding.items() if k != "extension"}
+    """A copy of ``coding`` without its extensions."""
+    if type(coding) is not dict:
+        return {k: v for k, v in coding.items() if k != "extension"}
+    out = dict(coding)
+    if "extension" in out:
+        del out["extension"]
+    return out
+
+
+def _answer_at(where: str, i: int, j: int) -> str:
+    """The location of answer ``j`` of item ``i`` under ``where`` (built only for a problem)."""
+    return f"{where}.item[{i}].answer[{j}]"
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What every Observation of one item shares (see :meth:`_Extractor.template`)."""
+
+    profile: ObservationProfile | None
+    category: list[dict]
+    code: dict
+    allows: dict[str, bool]
 
 
 class _Extractor:
@@ -304,6 +345,7 @@ class _Extractor:
         self.response = response
         self.compiled = compiled
         self.resp_key = resp_key
+        self.identifier = _ObservationIds(resp_key)
         self.status = status
         self.observations: list[dict] = []
         self.problems: list[dict] = []
@@ -316,104 +358,122 @@ class _Extractor:
             self.common["basedOn"] = based_on
         if part_of:
             self.common["partOf"] = part_of
-        self.subject = response.get("subject")
-        self.encounter = response.get("encounter")
-        self.authored = response.get("authored")
-        self.issued = issued
+        # subject, encounter, effective and issued: the same in every Observation, in this order.
+        self.context: dict[str, Any] = {}
+        for key, value in (("subject", response.get("subject")), ("encounter", response.get("encounter")),
+                           ("effectiveDateTime", response.get("authored")), ("issued", issued)):
+            if value:
+                self.context[key] = value
         self.performer = [author] if isinstance(author, dict) and (
             _ref_type(author) in _PERFORMER_TYPES or _ref_type(author) is None) else None
         self.derived_from = [{"reference": reference}]
         self.profiles = profiles
+        # Templates are kept with the compiled Questionnaire, per list of profiles they were made for.
+        cache = compiled.extraction_cache
+        entry = cache.get(id(profiles))
+        if entry is None or entry[0] is not profiles:
+            entry = cache[id(profiles)] = (profiles, {})
+        self.templates: dict[ItemDef, _Template] = entry[1]
 
-    def walk(self, items: Any, defs: tuple[ItemDef, ...], where: str, path: str):
+    def walk(self, items: Any, by_link: dict[str, ItemDef], where: str, path: str):
+        """Extract from sibling ``items``, whose definitions ``by_link`` holds.
+
+        ``where`` locates the list for problems, ``path`` is the linkId path
+        that goes into identifiers. Location strings are built only where
+        they are needed (a problem, or items further down).
+        """
         if not isinstance(items, list):
             return
-        by_link = {d.link_id: d for d in reversed(defs)}
         instance: dict[str, int] = {}
         for i, node in enumerate(items):
             if not isinstance(node, dict):
                 continue
-            loc = f"{where}.item[{i}]"
             link_id = node.get("linkId")
             defn = by_link.get(link_id)
-            n = instance[link_id] = instance.get(link_id, -1) + 1
             if defn is None:
                 if node.get("answer"):
-                    self.problems.append(_problem(loc, f"answers to unknown item {link_id!r} cannot be extracted",
+                    self.problems.append(_problem(f"{where}.item[{i}]",
+                                                  f"answers to unknown item {link_id!r} cannot be extracted",
                                                   link_id if isinstance(link_id, str) else None))
                 continue
-            step = f"{path}/{link_id}" + (f"[{n}]" if defn.repeats and defn.type == "group" else "")
-            answers = node.get("answer") if isinstance(node.get("answer"), list) else []
-            for j, answer in enumerate(answers):
-                if not isinstance(answer, dict):
-                    continue
-                aloc = f"{loc}.answer[{j}]"
-                if defn.extractable:
-                    self.answer(answer, defn, aloc, step, j)
-                self.walk(answer.get("item"), defn.children, aloc, step)
-            self.walk(node.get("item"), defn.children, loc, step)
+            if defn.repeats and defn.type == "group":
+                n = instance[link_id] = instance.get(link_id, -1) + 1
+                step = f"{path}/{link_id}[{n}]"
+            else:
+                step = f"{path}/{link_id}"
+            answers = node.get("answer")
+            if isinstance(answers, list):
+                for j, answer in enumerate(answers):
+                    if not isinstance(answer, dict):
+                        continue
+                    if defn.extractable:
+                        self.answer(answer, defn, where, i, j, step)
+                    if "item" in answer:
+                        self.walk(answer["item"], defn.child_by_link, _answer_at(where, i, j), step)
+            if "item" in node:
+                self.walk(node["item"], defn.child_by_link, f"{where}.item[{i}]", step)
 
-    def template(self, defn: ItemDef) -> tuple[ObservationProfile | None, dict, dict]:
-        """What every Observation of ``defn`` shares: profile, category and code (built once)."""
-        cache = self.compiled.extraction_cache
-        key = (id(defn), id(self.profiles))
-        hit = cache.get(key)
-        if hit is None or hit[0] is not self.profiles:
-            profile = _profile_for(defn, self.profiles)
+    def template(self, defn: ItemDef) -> _Template:
+        """What every Observation of ``defn`` shares: profile, category and code (built once per item)."""
+        template = self.templates.get(defn)
+        if template is None:
             code: dict[str, Any] = {"coding": [_plain_coding(c) for c in defn.extract_codes]}
             if defn.text:
                 code["text"] = defn.text
-            hit = cache[key] = (self.profiles, profile, {"category": defn.category, "code": code})
-        return hit[1], [_copy_concept(c) for c in hit[2]["category"]], _copy_concept(hit[2]["code"])
+            template = self.templates[defn] = _Template(_profile_for(defn, self.profiles), defn.category, code, {})
+        return template
 
-    def answer(self, answer: dict, defn: ItemDef, where: str, path: str, position: int):
+    def answer(self, answer: dict, defn: ItemDef, where: str, i: int, j: int, path: str):
         if not defn.extract_codes:
             if defn.link_id not in self.reported:
                 self.reported.add(defn.link_id)
-                self.problems.append(_problem(where, f"item {defn.link_id!r} is marked for extraction "
-                                                     "but has no code for the Observation", defn.link_id))
+                self.problems.append(_problem(_answer_at(where, i, j), f"item {defn.link_id!r} is marked for "
+                                              "extraction but has no code for the Observation", defn.link_id))
             return
         key, value = answer_value(answer)
         if key is None:
-            self.problems.append(_problem(where, f"answer to {defn.link_id!r} has no value", defn.link_id))
+            self.problems.append(_problem(_answer_at(where, i, j), f"answer to {defn.link_id!r} has no value",
+                                          defn.link_id))
             return
-        profile, category, code = self.template(defn)
+        template = self.templates.get(defn) or self.template(defn)
+        profile = template.profile
         mapped = _value(key, value, defn, profile)
         if mapped is None:
-            self.problems.append(_problem(where, f"a {key[5:]} answer to {defn.link_id!r} has no Observation "
-                                                 "value type to go into", defn.link_id))
+            self.problems.append(_problem(_answer_at(where, i, j), f"a {key[5:]} answer to {defn.link_id!r} has "
+                                          "no Observation value type to go into", defn.link_id))
             return
+        value_key, observed = mapped
         if defn.repeats:
             answer_key = (f"{value.get('system', '')}|{value.get('code', '')}" if key == "valueCoding"
-                          else str(position))
+                          else str(j))
         else:
             answer_key = ""
-        if self.profiles and profile is None and defn.link_id not in self.reported:
-            self.reported.add(defn.link_id)
-            self.problems.append(_problem(where, f"no project Observation profile covers the code of "
-                                                 f"{defn.link_id!r}", defn.link_id, severity="warning"))
-        elif profile is not None and not profile.allows(mapped[0]):
-            self.problems.append(_problem(where, f"{profile.url} does not allow {mapped[0]} "
-                                                 f"(answer to {defn.link_id!r})", defn.link_id, severity="warning"))
+        if profile is None:
+            if self.profiles and defn.link_id not in self.reported:
+                self.reported.add(defn.link_id)
+                self.problems.append(_problem(_answer_at(where, i, j), "no project Observation profile covers "
+                                              f"the code of {defn.link_id!r}", defn.link_id, severity="warning"))
+        else:
+            allowed = template.allows.get(value_key)
+            if allowed is None:
+                allowed = template.allows[value_key] = profile.allows(value_key)
+            if not allowed:
+                self.problems.append(_problem(_answer_at(where, i, j), f"{profile.url} does not allow "
+                                              f"{value_key} (answer to {defn.link_id!r})", defn.link_id,
+                                              severity="warning"))
         obs: dict[str, Any] = {"resourceType": "Observation"}
         if profile is not None:
             obs["meta"] = {"profile": [profile.url]}
-        obs["identifier"] = [_observation_identifier(self.resp_key, path, answer_key)]
-        obs.update(self.common)
+        obs["identifier"] = [self.identifier(path, answer_key)]
+        if self.common:
+            obs.update(self.common)
         obs["status"] = self.status
-        obs["category"] = category
-        obs["code"] = code
-        if self.subject:
-            obs["subject"] = self.subject
-        if self.encounter:
-            obs["encounter"] = self.encounter
-        if self.authored:
-            obs["effectiveDateTime"] = self.authored
-        if self.issued:
-            obs["issued"] = self.issued
+        obs["category"] = list(map(_copy_concept, template.category))
+        obs["code"] = _copy_concept(template.code)
+        obs.update(self.context)
         if self.performer:
             obs["performer"] = list(self.performer)
-        obs[mapped[0]] = mapped[1]
+        obs[value_key] = observed
         obs["derivedFrom"] = list(self.derived_from)
         self.observations.append(obs)
 
@@ -455,7 +515,7 @@ def extract(
         stored, compiled, _key(ident), reference or response_full_url(stored),
         "amended" if status == "amended" else "final", issued, profiles,
     )
-    extractor.walk(stored.get("item"), compiled.items, "QuestionnaireResponse", "")
+    extractor.walk(stored.get("item"), compiled.root_by_link, "QuestionnaireResponse", "")
     if extractor.observations:
         for key in ("subject", "authored"):
             if not response.get(key):
@@ -484,6 +544,25 @@ _URL_SAFE = re.compile(r"[A-Za-z0-9:/._~|-]*")
 def _search(identifier: dict) -> str:
     key = _key(identifier)
     return "identifier=" + (key if _URL_SAFE.fullmatch(key) else quote(key, safe=":/|"))
+
+
+def _observation_entry(obs: dict, put: bool) -> dict:
+    """The transaction entry writing ``obs``: a conditional PUT, or a create unless its identifier exists."""
+    ident = obs.get("identifier", [None])[0]
+    if not isinstance(ident, dict) or not ident.get("value"):
+        raise ExtractionError("every Observation needs a business identifier to be written idempotently")
+    value = ident["value"]
+    if ident.get("system") == OBSERVATION_IDENTIFIER_SYSTEM and _UUID.fullmatch(value):
+        url = "urn:uuid:" + value
+        # What _search gives for one of our own identifiers (system and UUID need no escaping).
+        search = f"identifier={OBSERVATION_IDENTIFIER_SYSTEM}|{value}"
+    else:
+        url = "urn:uuid:" + _uuid5("observation#" + _key(ident))
+        search = _search(ident)
+    if put:
+        return {"fullUrl": url, "resource": obs, "request": {"method": "PUT", "url": f"Observation?{search}"}}
+    return {"fullUrl": url, "resource": obs,
+            "request": {"method": "POST", "url": "Observation", "ifNoneExist": search}}
 
 
 def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, ident: dict) -> dict:
@@ -542,20 +621,11 @@ def transaction_bundle(
         request = {"method": "POST", "url": "QuestionnaireResponse", "ifNoneExist": _search(ident)}
     entries = [{"fullUrl": response_url, "resource": stored, "request": request}]
     targets = [response_url]
-    for obs, how in [(o, "write") for o in observations] + [(o, "retract") for o in retracted or ()]:
-        obs_ident = obs.get("identifier", [None])[0]
-        if not isinstance(obs_ident, dict) or not obs_ident.get("value"):
-            raise ExtractionError("every Observation needs a business identifier to be written idempotently")
-        if obs_ident.get("system") == OBSERVATION_IDENTIFIER_SYSTEM and _UUID.fullmatch(obs_ident["value"]):
-            url = "urn:uuid:" + obs_ident["value"]
-        else:
-            url = "urn:uuid:" + _uuid5("observation#" + _key(obs_ident))
-        if amended or how == "retract":
-            req = {"method": "PUT", "url": f"Observation?{_search(obs_ident)}"}
-        else:
-            req = {"method": "POST", "url": "Observation", "ifNoneExist": _search(obs_ident)}
-        entries.append({"fullUrl": url, "resource": obs, "request": req})
-        targets.append(url)
+    for group, put in ((observations, amended), (retracted or (), True)):
+        for obs in group:
+            entry = _observation_entry(obs, put)
+            entries.append(entry)
+            targets.append(entry["fullUrl"])
     if provenance:
         # An amendment is recorded when it is made (``now``), not at the occasion it corrects.
         recorded = (_now(now) if amended else None) or _instant(stored.get("authored")) or _now(now)

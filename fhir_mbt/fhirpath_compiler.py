@@ -19,6 +19,7 @@ specification says, where fhirpathpy rounds half to even.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -34,9 +35,13 @@ class Unsupported(Exception):
 
 
 class Env:
-    """Variables and the iteration state ($this, $index, $total) of one evaluation."""
+    """Variables and the iteration state ($this, $index, $total) of one evaluation.
 
-    __slots__ = ("vars", "this", "index", "total", "weights")
+    ``memo`` holds the values of repeated subexpressions already computed in
+    this evaluation (see :func:`_memoized`).
+    """
+
+    __slots__ = ("vars", "this", "index", "total", "weights", "memo")
 
     def __init__(self, variables: dict, weights: Callable[[dict], Any] | None):
         self.vars = variables
@@ -44,6 +49,7 @@ class Env:
         self.index: int | None = None
         self.total: list | None = None
         self.weights = weights
+        self.memo: dict[str, list] = {}
 
 
 def _num(value: Any) -> Any:
@@ -477,6 +483,10 @@ def _invocation(node: dict) -> Fn:
             fast = _member_filter(raw[0])
             if fast is not None:
                 return fast
+        if name == "repeat" and len(raw) == 1:
+            member = _member_name(raw[0])
+            if member is not None:
+                return _repeat_member(member)
         return _function(name, [_compile(p) for p in raw])
     if kind == "ThisInvocation":
         return lambda focus, env: [] if env.this is None else [env.this]
@@ -540,6 +550,45 @@ def _member_filter(node: dict) -> Fn | None:
     return where_member
 
 
+def _repeat_member(name: str) -> Fn:
+    """``repeat(X)`` for a bare member ``X`` (``%resource.repeat(item)``), walked in one loop.
+
+    Every score walks the whole response this way, so the generic
+    :func:`_function` ``repeat`` (a closure call and a :func:`_members` call
+    per node) is the single largest cost of scoring. This gives the same
+    collection in the same order: breadth first, each dict once (by
+    identity), other values once (by value); odd shapes go through
+    :func:`_members` exactly as the generic form would.
+    """
+    plain = name != "value" and not name[:1].isupper()
+
+    def repeat_member(focus, env):
+        out, seen, queue, i = [], set(), list(focus), 0
+        while i < len(queue):
+            item = queue[i]
+            i += 1
+            if type(item) is not dict:
+                continue
+            value = item.get(name)
+            if value is None and plain:
+                continue
+            for r in value if type(value) is list else _members([item], name):
+                if type(r) is dict:
+                    key = id(r)
+                elif r is None:
+                    continue
+                else:
+                    r = _num(r)
+                    key = _key(r)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(r)
+                    queue.append(r)
+        return out
+
+    return repeat_member
+
+
 def _compile(node: dict) -> Fn:
     fn = _compile_node(node)
     if node.get("type") not in ("StringLiteral", "NumberLiteral", "BooleanLiteral", "NullLiteral") and _constant(node):
@@ -547,7 +596,84 @@ def _compile(node: dict) -> Fn:
         if value and all(isinstance(v, str) for v in value):
             return _StringSet(value)
         return lambda focus, env: list(value)
+    if node.get("type") == "InvocationExpression":
+        key = _tree_key(node)
+        if key in _REPEATED.get():
+            return _memoized(key, fn)
     return fn
+
+
+# ------------------------------------------------------- repeated subexpressions
+#: Keys of the subtrees worth remembering in the tree being compiled (see :func:`compile_tree`).
+_REPEATED: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("fhirpath_repeated",
+                                                                             default=frozenset())
+_ITERATION_STATE = frozenset({"ThisInvocation", "IndexInvocation", "TotalInvocation"})
+_COMBINING = frozenset({
+    "EqualityExpression", "InequalityExpression", "AdditiveExpression", "MultiplicativeExpression",
+    "UnionExpression", "MembershipExpression", "AndExpression", "OrExpression", "ImpliesExpression",
+    "PolarityExpression", "IndexerExpression",
+})
+
+
+def _tree_key(node: dict) -> str:
+    """Equal for subtrees written the same way (so computing the same thing in the same evaluation)."""
+    return json.dumps(node, sort_keys=True, default=str)
+
+
+def _mentions_iteration(node: dict) -> bool:
+    return node.get("type") in _ITERATION_STATE or any(_mentions_iteration(c) for c in node.get("children") or ())
+
+
+def _environment_only(node: dict) -> bool:
+    """Whether a subtree's value depends only on the variables (``%resource.repeat(item)...``).
+
+    Such a value is the same wherever the subtree occurs in one evaluation:
+    it starts from a variable or a literal, and uses no ``$this``, ``$index``
+    or ``$total`` that an enclosing iteration could bind.
+    """
+    kind = node.get("type")
+    children = node.get("children") or []
+    if kind == "ExternalConstantTerm":
+        return True
+    if kind in (None, "TermExpression", "ParenthesizedTerm") and len(children) == 1:
+        return _environment_only(children[0])
+    if kind == "InvocationExpression" and len(children) == 2:
+        return _environment_only(children[0]) and not _mentions_iteration(children[1])
+    if kind in _COMBINING:
+        return all(_environment_only(c) for c in children) and not _mentions_iteration(node)
+    return _constant(node)
+
+
+def _repeated_subtrees(tree: dict) -> frozenset[str]:
+    """Keys of the paths that occur more than once in ``tree`` and depend only on the variables.
+
+    Scores are written as ``iif(%resource.repeat(item).where(...).answer.count() = 7,
+    %resource.repeat(item).where(...).answer.aggregate(...))``: the same walk of
+    the whole response, twice or more per expression.
+    """
+    counts: dict[str, int] = {}
+
+    def visit(node: dict) -> None:
+        if node.get("type") == "InvocationExpression" and _environment_only(node):
+            key = _tree_key(node)
+            counts[key] = counts.get(key, 0) + 1
+        for child in node.get("children") or ():
+            visit(child)
+
+    visit(tree)
+    return frozenset(k for k, n in counts.items() if n > 1)
+
+
+def _memoized(key: str, fn: Fn) -> Fn:
+    """``fn``, computed once per evaluation (callers get their own copy of the collection)."""
+
+    def memo(focus, env):
+        hit = env.memo.get(key)
+        if hit is None:
+            hit = env.memo[key] = fn(focus, env)
+        return list(hit)
+
+    return memo
 
 
 class _StringSet:
@@ -637,7 +763,11 @@ def _compile_node(node: dict) -> Fn:
 
 def compile_tree(tree: dict) -> Callable[[Any, dict, Callable | None], list]:
     """Closures for a fhirpathpy syntax tree; raises :class:`Unsupported` outside the subset."""
-    fn = _compile(tree)
+    token = _REPEATED.set(_repeated_subtrees(tree))
+    try:
+        fn = _compile(tree)
+    finally:
+        _REPEATED.reset(token)
 
     def run(focus: Any, variables: dict, weights: Callable | None) -> list:
         env = Env(variables, weights)

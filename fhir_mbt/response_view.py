@@ -24,8 +24,15 @@ from fhir_mbt.compiled_questionnaire import VALUE_KEYS, CompiledQuestionnaire, I
 __all__ = ["ResponseView", "answer_value"]
 
 
+_VALUE_KEY_SET = frozenset(VALUE_KEYS)
+
+
 def answer_value(answer: dict) -> tuple[str | None, Any]:
     """The (value[x] key, value) of an answer, or (None, None)."""
+    if len(answer) == 1:  # the usual answer, nothing but its value: no need to try every key in turn
+        for key, value in answer.items():
+            if key in _VALUE_KEY_SET:
+                return key, value
     for key in VALUE_KEYS:
         if key in answer:
             return key, answer[key]
@@ -94,7 +101,34 @@ class ResponseView:
         self._enabled: dict[Any, bool] = {}
         self._active: set = set()
         self._root_vars: dict | None = None
+        #: id(copy) -> id(original) for the items :meth:`adopt` swapped in (their scope ids stay the originals').
+        self._scope_ids: dict[int, int] = {}
         self._index(response.get("item"), compiled.root_by_link, None, ())
+
+    def adopt(self, response: dict, copies: list[tuple[dict, dict]]) -> bool:
+        """Describe ``response`` from now on: the indexed response with some items replaced by copies.
+
+        ``copies`` pairs each copy with its original; everything else must be
+        shared between the two responses. Scoring works on such a copy of a
+        response the validator has just indexed, and indexing it again costs
+        as much as building the view did; instead each copied item's
+        occurrence is pointed at the copy. Scopes keep the ids of the
+        originals (alive as long as the original response is). Returns False,
+        changing nothing, when the copies do not fit this view (then build a
+        new one).
+        """
+        by_node = self._by_node
+        found = [by_node.get(id(original)) for _, original in copies]
+        if any(occ is None for occ in found) or len({id(original) for _, original in copies}) != len(copies):
+            return False
+        self.response = response
+        self._enabled.clear()
+        self._root_vars = None
+        for (copy, original), occ in zip(copies, found):
+            occ.node = copy
+            by_node[id(copy)] = occ
+            self._scope_ids[id(copy)] = id(original)
+        return True
 
     def _index(self, items, lookup: dict, parent: _Occurrence | None, scope: tuple) -> None:
         if type(items) is not list:
@@ -113,17 +147,14 @@ class ResponseView:
                 found.append(occ)
             by_node[id(node)] = occ
             sub = node.get("item")
-            answers = node.get("answer")
-            if sub is None and answers is None:
-                continue
-            inner = scope + (id(node),)
-            children = defn.child_by_link if defn is not None else {}
             if sub is not None:
-                self._index(sub, children, occ, inner)
+                self._index(sub, defn.child_by_link if defn is not None else {}, occ, scope + (id(node),))
+            answers = node.get("answer")
             if type(answers) is list:
-                for answer in answers:
+                for answer in answers:  # most answers hold no items: no scope built for them
                     if type(answer) is dict and "item" in answer:
-                        self._index(answer["item"], children, occ, inner)
+                        self._index(answer["item"], defn.child_by_link if defn is not None else {}, occ,
+                                    scope + (id(node),))
 
     # ------------------------------------------------------------------ lookups
     def nodes(self, link_id: str) -> Iterator[dict]:
@@ -132,7 +163,7 @@ class ResponseView:
 
     def scope_of(self, node: dict) -> tuple:
         occ = self._by_node.get(id(node))
-        return occ.scope + (id(node),) if occ is not None else ()
+        return occ.scope + (self._scope_ids.get(id(node), id(node)),) if occ is not None else ()
 
     def _nearest(self, link_id: str, scope: tuple) -> _Occurrence | None:
         found = self.occurrences.get(link_id)

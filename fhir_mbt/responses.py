@@ -145,6 +145,83 @@ def _format_error(key: str, value: Any) -> str | None:
     return "is not an answer type"
 
 
+def _answer_checks(defn: ItemDef) -> dict[str, Any]:
+    """Per value[x] key, a test that accepts a value only if :meth:`_Validator.answer` finds nothing wrong.
+
+    Nearly every answer is valid, and the full check (formats, option
+    membership, bounds, with a location string per answer) costs several
+    times more than the test a given item actually needs. A test may say no
+    to a valid value (odd shapes, constraints not covered here); the full
+    check then decides, so the issues reported never change. Built once per
+    item, on first use.
+    """
+    checks = defn.answer_checks
+    if checks is not None:
+        return checks
+    checks = {}
+    if "valueCoding" in defn.value_keys:
+        checks["valueCoding"] = _coding_check(defn)
+    plain = (defn.max_length is None and defn.min_length is None and defn.regex is None
+             and not (defn.option_values and defn.type in ("choice", "open-choice")))
+    numbers = _number_bounds(defn)
+    if plain and numbers is not None:
+        low, high = numbers
+        if "valueInteger" in defn.value_keys:
+            low_int = _INT32[0] if low is None else max(_INT32[0], low)
+            high_int = _INT32[1] if high is None else min(_INT32[1], high)
+            checks["valueInteger"] = lambda v: type(v) is int and low_int <= v <= high_int
+        if "valueDecimal" in defn.value_keys and defn.max_decimal_places is None:
+            checks["valueDecimal"] = lambda v: (type(v) is float and math.isfinite(v)
+                                                and (low is None or v >= low) and (high is None or v <= high))
+    if plain and defn.min_value is None and defn.max_value is None:
+        for key in defn.value_keys & {"valueBoolean", "valueString", "valueDate", "valueDateTime", "valueTime"}:
+            checks[key] = _format_check(key)
+    defn.answer_checks = checks
+    return checks
+
+
+def _format_check(key: str):
+    """The well-formedness test of ``key`` alone (for items with no other constraint on it)."""
+    if key == "valueBoolean":
+        return lambda v: type(v) is bool
+    if key == "valueString":
+        return lambda v: type(v) is str and v != ""
+    return lambda v: type(v) is str and _format_error(key, v) is None
+
+
+def _number_bounds(defn: ItemDef) -> tuple[Any, Any] | None:
+    """(minValue, maxValue) of a number item, each None when absent; None unless both are plain numbers."""
+    out = []
+    for bound in (defn.min_value, defn.max_value):
+        if bound is None:
+            out.append(None)
+            continue
+        key, value = bound
+        if key not in ("valueInteger", "valueDecimal") or type(value) not in (int, float):
+            return None
+        out.append(value)
+    return out[0], out[1]
+
+
+def _coding_check(defn: ItemDef):
+    """The test for a Coding answer: well formed and one of the item's options (or its ValueSet)."""
+    options, allowed = defn.option_codings, defn.allowed
+    if not options and defn.value_set and allowed is None:
+        return lambda v: False  # the ValueSet could not be expanded: the full check warns
+
+    def coding(v: Any) -> bool:
+        if type(v) is not dict:
+            return False
+        code, system = v.get("code"), v.get("system")
+        if type(code) is not str or not code or ("system" in v and type(system) is not str):
+            return False
+        if options:
+            return (system, code) in options or (None, code) in options
+        return allowed is None or (system, code) in allowed
+
+    return coding
+
+
 def _comparable(key: str, value: Any) -> Any:
     if key == "valueQuantity":
         return value.get("value")
@@ -157,7 +234,8 @@ class _Validator:
         self.compiled = compiled
         self.view = ResponseView(response, compiled)
         self.issues: list[dict] = []
-        self.locations: dict[int, str] = {}
+        #: id(item) -> (location of its list, its index there), for issues found after the walk.
+        self.locations: dict[int, tuple[str, int | None]] = {}
         self.status = response.get("status")
         self.scored: dict | None = None
 
@@ -166,7 +244,11 @@ class _Validator:
 
     # ----------------------------------------------------------------- items
     def items(self, items: Any, defs: tuple[ItemDef, ...], where: str, scope: tuple, parent: ItemDef | None):
-        """Check a list of sibling items against their definitions ``defs``."""
+        """Check a list of sibling items against their definitions ``defs``.
+
+        Locations (``where.item[i]``) are only spelled out for an issue or for
+        the items further down: most items of a valid response need none.
+        """
         present: set[str] = set()
         if items is None:
             items = []
@@ -178,19 +260,20 @@ class _Validator:
         else:
             positions, by_link = parent.child_position, parent.child_by_link
         last = -1
-        seen: dict[str, int] = {}
+        repeated: set[str] = set()
+        locations, enabled_here = self.locations, self.view.enabled_here
         for i, node in enumerate(items):
-            loc = f"{where}.item[{i}]"
             if not isinstance(node, dict):
-                self.error("structure", loc, "an item must be an object")
+                self.error("structure", f"{where}.item[{i}]", "an item must be an object")
                 continue
             link_id = node.get("linkId")
             if not isinstance(link_id, str) or not link_id:
-                self.error("required", loc, "item has no linkId")
+                self.error("required", f"{where}.item[{i}]", "item has no linkId")
                 continue
-            self.locations[id(node)] = loc
+            locations[id(node)] = (where, i)
             defn = by_link.get(link_id)
             if defn is None:
+                loc = f"{where}.item[{i}]"
                 elsewhere = self.compiled.by_link.get(link_id)
                 if elsewhere is not None:
                     owner = elsewhere.parent.link_id if elsewhere.parent else "the top level"
@@ -200,21 +283,23 @@ class _Validator:
                 continue
             position = positions[link_id]
             if position < last:
-                self.error("structure", loc, f"item {link_id!r} is out of the Questionnaire's order", link_id)
-            last = max(last, position)
-            seen[link_id] = seen.get(link_id, 0) + 1
-            if seen[link_id] == 2:
+                self.error("structure", f"{where}.item[{i}]",
+                           f"item {link_id!r} is out of the Questionnaire's order", link_id)
+            else:
+                last = position
+            if link_id in present and link_id not in repeated:
+                repeated.add(link_id)
                 if defn.type != "group":
-                    self.error("structure", loc, f"question {link_id!r} appears more than once; "
+                    self.error("structure", f"{where}.item[{i}]", f"question {link_id!r} appears more than once; "
                                "a question keeps all its answers in one item", link_id)
                 elif not defn.repeats:
-                    self.error("structure", loc, f"group {link_id!r} does not repeat", link_id)
+                    self.error("structure", f"{where}.item[{i}]", f"group {link_id!r} does not repeat", link_id)
             present.add(link_id)
-            if not self.view.enabled_here(defn, scope, node):
-                self.error("business-rule", loc,
+            if not enabled_here(defn, scope, node):
+                self.error("business-rule", f"{where}.item[{i}]",
                            f"item {link_id!r} is disabled by its enable conditions and must be absent", link_id)
                 continue
-            self.item(node, defn, loc, scope + (id(node),))
+            self.item(node, defn, where, i, scope)
         self.required(defs, present, where, scope, parent)
 
     def required(self, defs, present: set[str], where: str, scope: tuple, parent: ItemDef | None):
@@ -225,41 +310,54 @@ class _Validator:
                 if self.view.is_enabled(d, None, scope):
                     self.error("required", where, f"required item {d.link_id!r} is not answered", d.link_id)
 
-    def item(self, node: dict, defn: ItemDef, loc: str, scope: tuple):
+    def item(self, node: dict, defn: ItemDef, where: str, i: int, scope: tuple):
+        """Check item ``i`` of the list at ``where``; ``scope`` is that of the list."""
         link_id = defn.link_id
         answers = node.get("answer")
         if defn.type == "display":
             if answers is not None or node.get("item") is not None:
-                self.error("structure", loc, f"display item {link_id!r} cannot hold answers or items", link_id)
+                self.error("structure", f"{where}.item[{i}]",
+                           f"display item {link_id!r} cannot hold answers or items", link_id)
             return
         if defn.type == "group":
+            loc = f"{where}.item[{i}]"
             if answers is not None:
                 self.error("structure", f"{loc}.answer", f"group {link_id!r} cannot hold answers", link_id)
-            self.items(node.get("item"), defn.children, loc, scope, defn)
+            self.items(node.get("item"), defn.children, loc, scope + (id(node),), defn)
             if defn.required and self.status in _NEEDS_REQUIRED and not node.get("item"):
                 self.error("required", loc, f"required group {link_id!r} is empty", link_id)
             return
         if node.get("item") is not None:
-            self.error("structure", f"{loc}.item",
+            self.error("structure", f"{where}.item[{i}].item",
                        f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id)
         if answers is None:
             if defn.required and self.status in _NEEDS_REQUIRED:
-                self.error("required", loc, f"required item {link_id!r} is not answered", link_id)
+                self.error("required", f"{where}.item[{i}]", f"required item {link_id!r} is not answered", link_id)
             return
         if not isinstance(answers, list) or not answers:
-            self.error("structure", f"{loc}.answer", "answer must be a non-empty list", link_id)
+            self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id)
             return
         if len(answers) > 1 and not defn.repeats:
-            self.error("structure", f"{loc}.answer[1]",
+            self.error("structure", f"{where}.item[{i}].answer[1]",
                        f"item {link_id!r} does not repeat but has {len(answers)} answers", link_id)
+        checks = defn.answer_checks
+        if checks is None:
+            checks = _answer_checks(defn)
         for j, answer in enumerate(answers):
-            aloc = f"{loc}.answer[{j}]"
+            if type(answer) is dict and len(answer) == 1:
+                (key, value), = answer.items()
+                check = checks.get(key)
+                if check is not None and check(value):
+                    if defn.children:
+                        self.items(None, defn.children, f"{where}.item[{i}].answer[{j}]", scope + (id(node),), defn)
+                    continue
+            aloc = f"{where}.item[{i}].answer[{j}]"
             if not isinstance(answer, dict):
                 self.error("structure", aloc, "an answer must be an object", link_id)
                 continue
             self.answer(answer, defn, aloc)
             if defn.children or answer.get("item") is not None:
-                self.items(answer.get("item"), defn.children, aloc, scope, defn)
+                self.items(answer.get("item"), defn.children, aloc, scope + (id(node),), defn)
 
     def answer(self, answer: dict, defn: ItemDef, loc: str):
         link_id = defn.link_id
@@ -339,7 +437,7 @@ class _Validator:
     # ----------------------------------------------------------- calculations
     def calculations(self):
         try:
-            self.scored, results = calculate(self.response, self.compiled)
+            self.scored, results = calculate(self.response, self.compiled, self.view)  # the walk is done with it
         except ContentError as exc:
             self.error("processing", "QuestionnaireResponse", f"scores cannot be computed: {exc}")
             return
@@ -349,7 +447,8 @@ class _Validator:
                 continue
             given = node.get("answer") or []
             if not _same_answers(given, calc.answers):
-                loc = self.locations.get(id(node), "QuestionnaireResponse")
+                where, i = self.locations.get(id(node), ("QuestionnaireResponse", None))
+                loc = where if i is None else f"{where}.item[{i}]"
                 expected = calc.value
                 self.error("invariant", f"{loc}.answer",
                            f"calculated item {calc.defn.link_id!r} holds {_show(given)} but its "

@@ -10,7 +10,8 @@ on the CodeSystem concept) behind FHIRPath ``weight()``/``ordinal()``;
 uses another score sees its value.
 
 Nothing is mutated: :func:`apply_scores` returns a new response with the
-values written into the score items, :func:`score` just the values.
+values written into the score items (sharing the untouched items with the
+input), :func:`score` just the values.
 """
 
 from __future__ import annotations
@@ -129,44 +130,64 @@ def _insert(container: list, node: dict, defn: ItemDef, siblings: dict[str, int]
     container.append(node)
 
 
-def _pair(originals: Any, copies: Any, origin: dict[int, dict]) -> None:
-    """Map each copied item (by id) to the item it was copied from."""
-    if type(originals) is not list or type(copies) is not list:
-        return
-    for a, b in zip(originals, copies):
-        if type(a) is not dict:
+def _copy_spine(value: Any, spine: frozenset[str], origin: dict[int, tuple[dict, dict]]) -> Any:
+    """A copy of an item list in which only the items on the ``spine`` (and lists holding them) are new.
+
+    :func:`calculate` writes answers into score items and adds missing score
+    items and their groups, nothing else; copying the whole response for that
+    (what a deep copy does) costs more than the scoring itself. Items off the
+    spine are shared with the input, which is never written to. ``origin``
+    maps each copied item (by id) to (the copy, the item it was copied from).
+    A value that is not a list (a malformed response) is copied whole.
+    """
+    if type(value) is not list:
+        return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    out = list(value)
+    for i, node in enumerate(out):
+        if type(node) is not dict or not isinstance(node.get("linkId"), str) or node["linkId"] not in spine:
             continue
-        origin[id(b)] = a
-        if "item" in a:
-            _pair(a["item"], b.get("item"), origin)
-        answers = a.get("answer")
+        copy = out[i] = dict(node)
+        origin[id(copy)] = (copy, node)
+        if "item" in node:
+            copy["item"] = _copy_spine(node["item"], spine, origin)
+        answers = node.get("answer")
         if type(answers) is list:
-            for x, y in zip(answers, b.get("answer") or ()):
-                if type(x) is dict and "item" in x:
-                    _pair(x["item"], y.get("item"), origin)
+            copy["answer"] = answers = [dict(a) if type(a) is dict else a for a in answers]
+            for answer in answers:
+                if type(answer) is dict and "item" in answer:
+                    answer["item"] = _copy_spine(answer["item"], spine, origin)
+    return out
 
 
 def calculate(
-    response: dict, compiled: CompiledQuestionnaire
+    response: dict, compiled: CompiledQuestionnaire, view: ResponseView | None = None
 ) -> tuple[dict, list[Calculation]]:
     """Evaluate every calculated item in dependency order on a copy of ``response``.
 
-    Returns the copy, with the computed answers written in, and one
+    Returns the copy, with the computed answers written in (parts the
+    calculation does not touch are shared with ``response``), and one
     :class:`Calculation` per item instance. Score items (and the
     non-repeating groups holding them) are added where the response lacks
     them, and left out again when their expression gives nothing.
+
+    ``view``, a :class:`ResponseView` of ``response`` the caller has no more
+    use for, is taken over (and changed) rather than indexing the copy anew.
     """
-    work = pickle.loads(pickle.dumps(response, pickle.HIGHEST_PROTOCOL))
+    work = dict(response)
     if not compiled.calculated:
         return work, []
-    origin: dict[int, dict] = {}
-    _pair(response.get("item"), work.get("item"), origin)
-    state = _Work(work, compiled)
+    origin: dict[int, tuple[dict, dict]] = {}
+    if "item" in work:
+        work["item"] = _copy_spine(work["item"], compiled.calculation_spine, origin)
+    if view is not None and not (view.response is response and view.compiled is compiled
+                                 and view.adopt(work, list(origin.values()))):
+        view = None
+    state = _Work(work, compiled, view)
     results: list[Calculation] = []
     for defn in compiled.calculated:
         for holder, container in state.containers(defn):
             node = next((n for n in container if isinstance(n, dict) and n.get("linkId") == defn.link_id), None)
-            original = origin.get(id(node)) if node is not None else None
+            original = origin[id(node)][1] if node is not None and id(node) in origin else None
             if not state.view.is_enabled(defn, node, state.view.scope_of(holder) if holder is not work else ()):
                 answers: list[dict] = []
             else:
@@ -197,14 +218,13 @@ def calculate(
 class _Work:
     """The working copy during :func:`calculate`, and the view kept in step with it."""
 
-    def __init__(self, work: dict, compiled: CompiledQuestionnaire):
+    def __init__(self, work: dict, compiled: CompiledQuestionnaire, view: ResponseView | None = None):
         self.work = work
         self.compiled = compiled
-        self.view = ResponseView(work, compiled)
+        self.view = view if view is not None else ResponseView(work, compiled)
         self.created: list[tuple[list, dict]] = []
         self.touched: list[dict] = []
         self.dirty = False
-        self.root_positions = {d.link_id: i for i, d in reversed(list(enumerate(compiled.items)))}
 
     def changed(self) -> None:
         self.dirty = True
@@ -221,7 +241,7 @@ class _Work:
         node = {"linkId": defn.link_id}
         if defn.text:
             node["text"] = defn.text
-        positions = defn.parent.child_position if defn.parent else self.root_positions
+        positions = defn.parent.child_position if defn.parent else self.compiled.root_position
         _insert(container, node, defn, positions)
         self.dirty = True
         self.refresh()
@@ -295,7 +315,11 @@ def score(response: dict, questionnaire: dict | None = None, index: ContentIndex
 
 
 def apply_scores(response: dict, questionnaire: dict | None = None, index: ContentIndex | None = None) -> dict:
-    """A copy of ``response`` with every calculated item's answer (re)computed."""
+    """A copy of ``response`` with every calculated item's answer (re)computed.
+
+    ``response`` is left as it was; items without a calculation in them are
+    shared between the two, not copied.
+    """
     work, _ = calculate(response, _compiled(response, questionnaire, index))
     return work
 
