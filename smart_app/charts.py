@@ -7,6 +7,7 @@ weekly sessions on every dashboard view.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from html import escape
 from typing import Sequence
@@ -54,14 +55,42 @@ def _x(i: int, n: int) -> float:
     return LEFT + 6 + (W - LEFT - RIGHT - 12) * i / (n - 1)
 
 
-def _x_labels(labels: Sequence[str]) -> list[str]:
+CHAR_WIDTH = 5.6  # px per character at the charts' 10px font, generously
+LABEL_GAP = 8
+
+
+def _label_step(labels: Sequence[str], spacing: float) -> int:
+    """Every how many-th label fits without two running into each other."""
+    widest = max((len(label) for label in labels), default=0) * CHAR_WIDTH + LABEL_GAP
+    return max(1, math.ceil(widest / max(spacing, 1e-6)))
+
+
+def _axis_label(x: float, text: str, left: float, right: float) -> tuple[float, float, str, float]:
+    """(first px, last px, anchor, anchor x) of a label centred on ``x``, kept inside the chart."""
+    width = len(text) * CHAR_WIDTH
+    if x - width / 2 < left:
+        return left, left + width, "start", left
+    if x + width / 2 > right:
+        return right - width, right, "end", right
+    return x - width / 2, x + width / 2, "middle", x
+
+
+def _x_labels(labels: Sequence[str], positions: Sequence[float] | None = None, *, left: float = 0,
+              right: float = W, y: float = H - 8) -> list[str]:
+    """Labels under the x axis: as many as fit, none cut at the edge, none running into another."""
     n = len(labels)
     if not n:
         return []
-    step = max(1, n // 6)
-    out = []
+    positions = positions if positions is not None else [_x(i, n) for i in range(n)]
+    spacing = (positions[-1] - positions[0]) / (n - 1) if n > 1 else W
+    step = _label_step(labels, spacing)
+    out, last_end = [], -math.inf
     for i in range(0, n, step):
-        out.append(f'<text x="{_x(i, n):.1f}" y="{H - 8}" text-anchor="middle">{escape(labels[i])}</text>')
+        start, end, anchor, x = _axis_label(positions[i], labels[i], left + 1, right - 1)
+        if start < last_end + LABEL_GAP:
+            continue
+        last_end = end
+        out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="{anchor}">{escape(labels[i])}</text>')
     return out
 
 
@@ -109,15 +138,16 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str) ->
                 f'<rect class="bar{k % 2}" x="{x:.1f}" y="{top:.1f}" width="{width:.1f}" height="{H - BOTTOM - top:.1f}">'
                 f"<title>{escape(s.label)} {escape(label)}: {_fmt(y)}</title></rect>"
             )
-    parts.extend(_x_labels(list(labels)))
+    parts.extend(_x_labels(list(labels), [LEFT + 6 + slot * (i + 0.5) for i in range(n)]))
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
 def presence_grid(columns: Sequence[str], rows: Sequence[tuple[str, set[str]]], *, title: str) -> Markup:
     """Which row categories were present in which column (e.g. modes per session)."""
-    height = TOP + 16 * len(rows) + BOTTOM
-    left = 130
+    row_h = 22
+    height = TOP + row_h * len(rows) + BOTTOM
+    left = 140
     n = len(columns)
     cell = (W - left - RIGHT) / max(1, n)
     parts = [
@@ -125,18 +155,15 @@ def presence_grid(columns: Sequence[str], rows: Sequence[tuple[str, set[str]]], 
         f"<title>{escape(title)}</title>",
     ]
     for r, (name, present) in enumerate(rows):
-        y = TOP + 16 * r
-        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(name)}</text>')
+        y = TOP + row_h * r
+        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{escape(name)}</text>')
         for c, column in enumerate(columns):
             if column in present:
                 parts.append(
-                    f'<rect class="cell" x="{left + cell * c:.1f}" y="{y + 2}" width="{max(cell - 1, 1):.1f}" height="12">'
+                    f'<rect class="cell" x="{left + cell * c:.1f}" y="{y + 3}" width="{max(cell - 1, 1):.1f}" height="{row_h - 6}">'
                     f"<title>{escape(name)}: {escape(column)}</title></rect>"
                 )
-    step = max(1, n // 6)
-    for c in range(0, n, step):
-        parts.append(
-            f'<text x="{left + cell * c:.1f}" y="{height - 8}">{escape(columns[c])}</text>'
-        )
+    centres = [left + cell * (c + 0.5) for c in range(n)]
+    parts.extend(_x_labels(list(columns), centres, left=left, right=W - RIGHT, y=height - 8))
     parts.append("</svg>")
     return Markup("".join(parts))

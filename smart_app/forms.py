@@ -436,6 +436,8 @@ def _field_errors(outcome: dict, questionnaire: dict, posted) -> tuple[dict[str,
             continue
         message = issue.get("diagnostics", "invalid answer")
         candidates = by_link.get(issue_link_id(issue) or "", [])
+        if candidates and issue.get("code") == "required":
+            message = "This question needs an answer."
         if candidates:
             target = next((n for n in candidates if n in posted), candidates[0])
             errors.setdefault(target, message)
