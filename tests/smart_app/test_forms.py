@@ -360,3 +360,60 @@ def test_malformed_record_from_server_gives_a_clear_page(launched, ehr):
     page = launched.get("/forms/r/bad-one")
     assert page.status_code == 502
     assert "expected shape" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("qid", terminology.QUESTIONNAIRES)
+def test_every_form_drafts_completes_and_amends(launched, ehr, qid):
+    q = questionnaire(qid)
+    data = post_data_from_response(q, example_response(ehr, qid))
+    path = f"/forms/{qid}/new"
+    saved = submit(launched, path, data, action="draft")
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/edit")
+    [draft] = ours(ehr, "QuestionnaireResponse")
+    assert draft["status"] == "in-progress" and ehr.of_type("Observation") == []
+    edit = f"/forms/r/{draft['id']}/edit"
+    done = submit(launched, edit, data)
+    assert done.status_code == 302, done.get_data(as_text=True)[:1500]
+    assert ehr.resources[("QuestionnaireResponse", draft["id"])]["status"] == "completed"
+    observations = len(ehr.of_type("Observation"))
+    assert observations > 0
+    amended = submit(launched, edit, data)
+    assert amended.status_code == 302, amended.get_data(as_text=True)[:1500]
+    assert ehr.resources[("QuestionnaireResponse", draft["id"])]["status"] == "amended"
+    assert len(ehr.of_type("Observation")) == observations
+    assert len(ours(ehr, "QuestionnaireResponse")) == 1
+
+
+HOSTILE = '</textarea><script>alert(1)</script>"\'><svg onload=alert(2)>{{7*7}}'
+
+
+@pytest.mark.parametrize("qid", terminology.QUESTIONNAIRES)
+def test_hostile_input_in_every_field(launched, ehr, qid):
+    q = questionnaire(qid)
+    data = post_data_from_response(q, example_response(ehr, qid))
+    fields = [f for f in walk_fields(build_form(q, shipped())) if f.type not in ("group", "display")]
+    text_names = {f.name for f in fields if f.type in ("string", "text")}
+    for name in text_names:
+        data[name] = [HOSTILE]
+    answer = submit(launched, f"/forms/{qid}/new", data)
+    assert answer.status_code in (302, 422), answer.status_code
+    html = answer.get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "<svg onload" not in html
+    stored = ours(ehr, "QuestionnaireResponse")
+    if answer.status_code == 302:
+        page = launched.get(f"/forms/r/{stored[0]['id']}").get_data(as_text=True)
+        assert "<script>alert(1)" not in page and "<svg onload" not in page
+        if text_names:
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # every non-text field sent something hostile instead: rejected beside the question, nothing written
+    before = len(ours(ehr, "QuestionnaireResponse"))
+    data = post_data_from_response(q, example_response(ehr, qid))
+    others = [f for f in fields if f.type not in ("string", "text") and not f.calculated and f.name in data]
+    for f in others:
+        data[f.name] = [HOSTILE]
+    refused = submit(launched, f"/forms/{qid}/new", data)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert "<script>alert(1)" not in html
+    assert html.count('class="field-error"') >= min(len(others), 1)
+    assert len(ours(ehr, "QuestionnaireResponse")) == before
