@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args(argv)
 
-    from smart_app import create_app, dashboard, ehr
+    from smart_app import create_app, dashboard
     from fhir_mbt.smart import GrantedScopes, LaunchContext, TokenSet
 
     patient, responses = history(args.sessions, args.rfq, args.checkins)

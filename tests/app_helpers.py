@@ -40,9 +40,8 @@ def long_history(ehr, *, sessions: int = 260, rfq: int = 20, checkins: int = 0) 
             ehr.put(clone)
 
 
-def form_csrf(client, path: str) -> dict:
-    """The hidden fields (CSRF token, submission id, version) of the form at ``path``."""
-    html = client.get(path).get_data(as_text=True)
+def hidden_fields(html: str) -> dict:
+    """The hidden fields of a rendered form: CSRF token, submission id, version."""
     out = {
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
         "submission_id": re.search(r'name="submission_id" value="([^"]*)"', html).group(1),
@@ -51,6 +50,11 @@ def form_csrf(client, path: str) -> dict:
     if version:
         out["version_id"] = version.group(1)
     return out
+
+
+def form_csrf(client, path: str) -> dict:
+    """The hidden fields (CSRF token, submission id, version) of the form at ``path``."""
+    return hidden_fields(client.get(path).get_data(as_text=True))
 
 
 def post_data_from_response(questionnaire: dict, response: dict) -> dict[str, list[str]]:

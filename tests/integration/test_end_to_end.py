@@ -7,13 +7,12 @@ cookie over loopback http.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urljoin
 
-import pytest
 import requests
 
 from app_helpers import field_name, post_data_from_response
+from app_helpers import hidden_fields as hidden_of
 from fhir_mbt import terminology
 from fhir_mbt.content import shipped
 from fhir_mbt.extraction import RESPONSE_IDENTIFIER_SYSTEM, extract
@@ -56,15 +55,7 @@ def clinician(stack) -> requests.Session:
 
 
 def hidden_fields(session, url) -> dict:
-    html = session.get(url, timeout=TIMEOUT).text
-    out = {
-        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
-        "submission_id": re.search(r'name="submission_id" value="([^"]*)"', html).group(1),
-    }
-    version = re.search(r'name="version_id" value="([^"]*)"', html)
-    if version:
-        out["version_id"] = version.group(1)
-    return out
+    return hidden_of(session.get(url, timeout=TIMEOUT).text)
 
 
 def fhir(stack) -> FhirClient:
