@@ -8,10 +8,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup system-deps hapi demo test validate package clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -43,4 +43,4 @@ test: setup hapi
 	exit $$status
 
 clean:
-	rm -rf $(VENV) dist build *.egg-info .pytest_cache .hypothesis .benchmarks
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .hypothesis

@@ -141,7 +141,7 @@ def test_compiled_and_interpreted_agree_on_shipped_expressions(qid):
 
 
 @given(st.lists(st.integers(-50, 50), min_size=1, max_size=6))
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_arithmetic_agrees_with_fhirpathpy(numbers):
     text = " + ".join(f"({n})" for n in numbers) + f" / {len(numbers)}"
     expr = compile_expression(text)
