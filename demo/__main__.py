@@ -24,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
+    # Ctrl-C and SIGTERM both stop cleanly (a background job may start with SIGINT ignored).
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     print("Starting HAPI FHIR (the first run builds it with Maven: a few minutes)...", flush=True)
     started = time.monotonic()
     with Stack(fhir_base=args.fhir_base, data_dir=args.data_dir) as stack:
@@ -38,10 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                                            stack.app_base),
             flush=True,
         )
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
         print("\nStopping...", flush=True)
     print("Stopped.", flush=True)
