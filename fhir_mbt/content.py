@@ -129,6 +129,7 @@ class ContentIndex:
         self._by_url: dict[str, dict[str | None, dict]] = {}
         self._by_key: dict[tuple[str, str], dict] = {}
         self._concepts: dict[str, dict[str, dict]] = {}
+        self._expansions: dict[str, list[dict]] = {}  # the index is read-only, so expansions keep
         for item in self.loaded:
             res = item.resource
             self._by_key.setdefault((item.resource_type, item.id), res)
@@ -204,7 +205,10 @@ class ContentIndex:
         Returns codings ``{"system", "code", "display"}`` plus the ordinal
         weight as ``"weight"`` when the ValueSet or CodeSystem declares one.
         """
-        return [dict(c) for c in _expand(self, valueset_url, frozenset())]
+        expansion = self._expansions.get(valueset_url)
+        if expansion is None:
+            expansion = self._expansions[valueset_url] = _expand(self, valueset_url, frozenset())
+        return [dict(c) for c in expansion]
 
 
 ORDINAL_URLS = (

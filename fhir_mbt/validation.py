@@ -187,14 +187,11 @@ def rule_canonical(index: ContentIndex, item: LoadedResource) -> Iterator[Proble
         if res.get("url") != expected:
             yield _problem(item, f"{rtype}.url", f"url must be {expected}, found {res.get('url')!r}", "canonical")
     elif rtype == "ObservationDefinition":
-        wanted = manifest.canonical_for(rtype, "")[:-1]
-        ids = [i for i in res.get("identifier", []) if i.get("system") == wanted.rstrip("/")]
+        system = f"{manifest.canonical}/{rtype}"
+        ids = [i for i in res.get("identifier", []) if i.get("system") == system]
         if not ids or ids[0].get("value") != item.id:
             yield _problem(
-                item,
-                f"{rtype}.identifier",
-                f"needs identifier system {wanted.rstrip('/')} with value {item.id!r}",
-                "canonical",
+                item, f"{rtype}.identifier", f"needs identifier system {system} with value {item.id!r}", "canonical"
             )
 
 

@@ -11,31 +11,19 @@ is already running instead of starting one.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from demo.stack import load_harness
+
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS_PATH = ROOT / "hapi_server" / "harness.py"
 HERE = Path(__file__).resolve().parent
 
 
-def _load_harness():
-    name = "hapi_server_harness"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HARNESS_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
+harness = load_harness()
 
 _STATS: dict[str, object] = {}
 
