@@ -5,7 +5,11 @@ Runs over the example session records shipped in
 missing, session records generated from the Questionnaire), one core, and
 prints responses per CPU-second (one core) for the whole path and for each step.
 
-    .venv/bin/python benchmarks/bench_engine.py [--seconds 3] [--all]
+    .venv/bin/python benchmarks/bench_engine.py [--seconds 3] [--all] [--no-compiler]
+
+``--no-compiler`` sends every FHIRPath expression through fhirpathpy instead
+of the compiled closures (:mod:`fhir_mbt.engine.fhirpath_compiler`), which is
+how the compiler's worth is measured: run both and compare the last line.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ import time
 from pathlib import Path
 
 from fhir_mbt.content import definitions_dir, shipped
-from fhir_mbt.engine import process_response
-from fhir_mbt.extraction import extract, transaction_bundle
-from fhir_mbt.responses import validate_and_score
+from fhir_mbt.engine import extract, process_response, transaction_bundle
+from fhir_mbt.engine.fhirpath import use_compiler
+from fhir_mbt.engine.validate import validate_and_score
 
 SESSION = "http://fhir-mbt.org/fhir/Questionnaire/mbt-session-record"
 
@@ -72,7 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement (best run is kept)")
     parser.add_argument("--all", action="store_true", help="all example responses, not only session records")
+    parser.add_argument("--no-compiler", action="store_true",
+                        help="every FHIRPath expression through fhirpathpy (to measure the compiler)")
     args = parser.parse_args()
+    use_compiler(not args.no_compiler)
     index = shipped()
     responses = example_responses(args.all)
     for resp in responses:
@@ -80,7 +87,8 @@ def main() -> None:
     scored = [validate_and_score(r, index=index)[1] for r in responses]
     extracted = [extract(s, index=index) for s in scored]
     observations = sum(len(e.observations) for e in extracted)
-    print(f"{len(responses)} responses, {observations / len(responses):.1f} Observations each, one core")
+    print(f"{len(responses)} responses, {observations / len(responses):.1f} Observations each, one core, "
+          f"FHIRPath {'through fhirpathpy only' if args.no_compiler else 'compiled'}")
     rate("validate (incl. score check)", responses, lambda r: validate_and_score(r, index=index), args.seconds)
     lookup = {id(r): s for r, s in zip(responses, scored)}
     rate("extract", responses, lambda r: extract(lookup[id(r)], index=index), args.seconds)

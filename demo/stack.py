@@ -139,7 +139,7 @@ class Stack:
     def upload(self) -> tuple:
         from fhir_mbt.client import FhirClient
         from fhir_mbt.content import shipped
-        from fhir_mbt.upload import upload_definitions, upload_examples
+        from fhir_mbt.content.upload import upload_definitions, upload_examples
 
         client = FhirClient(self.fhir_base, timeout=(10.0, 300.0))
         return upload_definitions(client, shipped()), upload_examples(client, shipped())

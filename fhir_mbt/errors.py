@@ -9,10 +9,10 @@ from :class:`ValueError`, because that is what they are.
     ├── ContentError(ValueError)          shipped or given definitions are unusable
     │   ├── ContentNotFound(LookupError)  no definition with that canonical URL/version
     │   ├── ContentInvalid                a definition breaks the rules (carries problems)
-    │   └── ExpressionError               fhir_mbt.fhirpath: a FHIRPath expression is unusable
+    │   └── ExpressionError               fhir_mbt.engine.fhirpath: a FHIRPath expression is unusable
     ├── PackageError                      the FHIR NPM package could not be built
-    ├── UploadError                       fhir_mbt.upload: a server's answer leaves an upload unclear
-    ├── ResponseError(ValueError)         fhir_mbt.response_errors: a QuestionnaireResponse is unusable
+    ├── UploadError                       fhir_mbt.content.upload: a server's answer leaves an upload unclear
+    ├── ResponseError(ValueError)         fhir_mbt.engine.errors: a QuestionnaireResponse is unusable
     │   ├── ResponseInvalid               breaks its Questionnaire (carries the OperationOutcome)
     │   └── ExtractionError               cannot be turned into Observations
     ├── FhirError                         fhir_mbt.client: a FHIR REST call failed (carries the response)
@@ -60,7 +60,7 @@ class ContentNotFound(ContentError, LookupError):
 class ContentInvalid(ContentError):
     """One or more definitions break the content rules.
 
-    ``problems`` is the list of :class:`fhir_mbt.validation.Problem` found.
+    ``problems`` is the list of :class:`fhir_mbt.content.validation.Problem` found.
     """
 
     def __init__(self, problems):

@@ -12,7 +12,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from fhir_mbt import terminology
+from fhir_mbt.content import terminology
 from fhir_mbt.content import ContentIndex
 
 __all__ = ["PatientView", "build_view", "flatten", "questionnaire_id", "patient_summary"]

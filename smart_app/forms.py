@@ -24,19 +24,17 @@ import uuid
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 
-from fhir_mbt import terminology
+from fhir_mbt.content import terminology
 from fhir_mbt.client import FhirError, Timeout, Unauthorized, VersionConflict
 from fhir_mbt.content import shipped
 from fhir_mbt.errors import ContentNotFound
-from fhir_mbt.extraction import RESPONSE_IDENTIFIER_SYSTEM, extract, transaction_bundle
-from fhir_mbt.response_errors import ResponseError
-from fhir_mbt.responses import issue_link_id, validate_response
-from fhir_mbt.scoring import apply_scores
+from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
+from fhir_mbt.engine.validate import validate_response
 from smart_app import ehr
 from smart_app.dashboard_data import questionnaire_id
 from smart_app.errors import page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
-from smart_app.questionnaire_form import FormError, build_form, overlay_post, parse_form, walk_fields
+from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
 from smart_app.views import launched
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
@@ -356,13 +354,13 @@ def _save(questionnaire, posted, *, base, submission_id, action, version=None):
     response = _response(questionnaire, items, status, submission_id, base)
 
     if status == "in-progress":
-        errors, general = _field_errors(validate_response(response, questionnaire, index), questionnaire, posted)
+        errors, general = field_errors(validate_response(response, questionnaire, index), build_form(questionnaire, index), posted)
         if errors or general:
             return again(errors, general)
         return _send(lambda: _write_draft(response, version), again, success="Draft saved.")
 
     response = apply_scores(response, questionnaire, index)
-    errors, general = _field_errors(validate_response(response, questionnaire, index), questionnaire, posted)
+    errors, general = field_errors(validate_response(response, questionnaire, index), build_form(questionnaire, index), posted)
     if errors or general:
         return again(errors, general)
     try:
@@ -422,25 +420,3 @@ def _send(write, again, *, success):
     if request.form.get("action") != "complete" and rid:
         return redirect(url_for("forms.edit", rid=rid))
     return redirect(url_for("dashboard.index"))
-
-
-def _field_errors(outcome: dict, questionnaire: dict, posted) -> tuple[dict[str, str], list[str]]:
-    """Issues of an OperationOutcome put beside their questions (by linkId)."""
-    by_link: dict[str, list[str]] = {}
-    for f in walk_fields(build_form(questionnaire, shipped())):
-        by_link.setdefault(f.link_id, []).append(f.name)
-    errors: dict[str, str] = {}
-    general: list[str] = []
-    for issue in outcome.get("issue", []):
-        if issue.get("severity") not in ("error", "fatal"):
-            continue
-        message = issue.get("diagnostics", "invalid answer")
-        candidates = by_link.get(issue_link_id(issue) or "", [])
-        if candidates and issue.get("code") == "required":
-            message = "This question needs an answer."
-        if candidates:
-            target = next((n for n in candidates if n in posted), candidates[0])
-            errors.setdefault(target, message)
-        else:
-            general.append(message)
-    return errors, general

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template
 
-from fhir_mbt import terminology
+from fhir_mbt.content import terminology
 from fhir_mbt.content import shipped
 from smart_app.dashboard_data import build_view
 from smart_app.patient_data import read_patient_record

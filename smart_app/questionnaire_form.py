@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from fhir_mbt.content import ContentIndex
+from fhir_mbt.content import extensions as ext
+from fhir_mbt.engine.outcome import issue_link_id
 
 __all__ = [
     "Field",
@@ -25,15 +27,9 @@ __all__ = [
     "walk_fields",
     "answer_token",
     "response_answers",
+    "field_errors",
 ]
 
-ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
-UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
-MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
-CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
-HIDDEN = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
-ENTRY_FORMAT = "http://hl7.org/fhir/StructureDefinition/entryFormat"
 
 VALUE_KEYS = {
     "boolean": "valueBoolean",
@@ -64,23 +60,6 @@ class FormError(ValueError):
         self.errors = dict(errors)
         self.items = items
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
-
-
-def _ext(element: Mapping, url: str):
-    for ext in element.get("extension", ()):
-        if ext.get("url") == url:
-            return ext
-    return None
-
-
-def _ext_value(element: Mapping, url: str):
-    ext = _ext(element, url)
-    if ext is None:
-        return None
-    for key, value in ext.items():
-        if key.startswith("value"):
-            return value
-    return None
 
 
 def answer_token(value: Mapping) -> str:
@@ -156,7 +135,7 @@ def _options(item: Mapping, index: ContentIndex) -> list[Option]:
 
 
 def _control(item: Mapping) -> str:
-    concept = _ext_value(item, ITEM_CONTROL)
+    concept = ext.value_of(item, ext.ITEM_CONTROL)
     code = ""
     if isinstance(concept, Mapping):
         codings = concept.get("coding", [])
@@ -207,17 +186,17 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         required=bool(item.get("required")),
         repeats=bool(item.get("repeats")),
         read_only=bool(item.get("readOnly")),
-        calculated=_ext(item, CALCULATED) is not None,
-        hidden=_ext_value(item, HIDDEN) is True,
+        calculated=ext.has(item, ext.CALCULATED_EXPRESSION),
+        hidden=ext.value_of(item, ext.HIDDEN) is True,
         enable_when=_enable_when(item),
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),
-        placeholder=_ext_value(item, ENTRY_FORMAT) or "",
+        placeholder=ext.value_of(item, ext.ENTRY_FORMAT) or "",
     )
-    unit = _ext_value(item, UNIT)
+    unit = ext.value_of(item, ext.UNIT)
     if isinstance(unit, Mapping):
         f.unit = unit.get("display") or unit.get("code", "")
-    f.min, f.max = _ext_value(item, MIN_VALUE), _ext_value(item, MAX_VALUE)
+    f.min, f.max = ext.value_of(item, ext.MIN_VALUE), ext.value_of(item, ext.MAX_VALUE)
     if kind in ("choice", "open-choice"):
         f.options = _options(item, index)
     if kind == "group":
@@ -419,3 +398,28 @@ def walk_fields(fields: Iterable[Field]):
         yield f
         for instance in f.instances:
             yield from walk_fields(instance)
+
+
+def field_errors(outcome: Mapping, fields: list[Field], posted: Mapping[str, list[str]]) -> tuple[dict[str, str], list[str]]:
+    """The error issues of an OperationOutcome put beside their questions (by linkId).
+
+    Returns (field name → message, messages that belong to no question).
+    """
+    by_link: dict[str, list[str]] = {}
+    for f in walk_fields(fields):
+        by_link.setdefault(f.link_id, []).append(f.name)
+    errors: dict[str, str] = {}
+    general: list[str] = []
+    for issue in outcome.get("issue", []):
+        if issue.get("severity") not in ("error", "fatal"):
+            continue
+        message = issue.get("diagnostics", "invalid answer")
+        candidates = by_link.get(issue_link_id(issue) or "", [])
+        if candidates and issue.get("code") == "required":
+            message = "This question needs an answer."
+        if candidates:
+            target = next((n for n in candidates if n in posted), candidates[0])
+            errors.setdefault(target, message)
+        else:
+            general.append(message)
+    return errors, general

@@ -8,8 +8,8 @@ import sys
 
 from fhir_mbt.cli._response_input import add_arguments, fail, load
 from fhir_mbt.engine import process_response
-from fhir_mbt.response_errors import ResponseInvalid
-from fhir_mbt.responses import outcome as make_outcome
+from fhir_mbt.engine.errors import ResponseInvalid
+from fhir_mbt.engine.outcome import outcome as make_outcome
 
 #: Exit code when the Bundle was written but some answers could not be extracted.
 INCOMPLETE = 2

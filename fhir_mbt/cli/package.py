@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from fhir_mbt.content import ContentIndex, definitions_dir
-from fhir_mbt.package import build_package
+from fhir_mbt.content.package import build_package
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from fhir_mbt.cli._response_input import add_arguments, fail, load
-from fhir_mbt.responses import validate_and_score
-from fhir_mbt.scoring import score
+from fhir_mbt.engine.validate import validate_and_score
+from fhir_mbt.engine.scoring import score
 
 
 def register(sub: argparse._SubParsersAction) -> None:

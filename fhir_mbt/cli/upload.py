@@ -7,8 +7,8 @@ import sys
 
 from fhir_mbt.client import FhirClient
 from fhir_mbt.content import shipped
-from fhir_mbt.upload import upload_definitions, upload_examples
-from fhir_mbt.validation import check_index
+from fhir_mbt.content.upload import upload_definitions, upload_examples
+from fhir_mbt.content.validation import check_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:

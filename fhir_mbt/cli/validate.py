@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fhir_mbt.content import ContentIndex, definitions_dir, load_manifest, resource_files
 from fhir_mbt.errors import ContentError
-from fhir_mbt.validation import Problem, validate_index
+from fhir_mbt.content.validation import Problem, validate_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:

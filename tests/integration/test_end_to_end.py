@@ -13,10 +13,10 @@ import requests
 
 from app_helpers import field_name, post_data_from_response
 from app_helpers import hidden_fields as hidden_of
-from fhir_mbt import terminology
+from fhir_mbt.content import terminology
 from fhir_mbt.content import shipped
-from fhir_mbt.extraction import RESPONSE_IDENTIFIER_SYSTEM, extract
-from fhir_mbt.upload import upload_definitions, upload_examples
+from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, extract
+from fhir_mbt.content.upload import upload_definitions, upload_examples
 from fhir_mbt.client import FhirClient
 
 PATIENT = "mbt-example-peter"

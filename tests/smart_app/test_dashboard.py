@@ -86,7 +86,7 @@ def test_missed_session_does_not_hide_earlier_risk(client, ehr, example_data):
 
 def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example_data):
     from app_helpers import form_csrf, post_data_from_response
-    from fhir_mbt import terminology
+    from fhir_mbt.content import terminology
     from fhir_mbt.content import shipped
 
     checkins = sorted((r for r in ehr.of_type("QuestionnaireResponse") if "checkin" in r["questionnaire"]),

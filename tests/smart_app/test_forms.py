@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app_helpers import field_name, form_csrf, launch, post_data_from_response
-from fhir_mbt import terminology
+from fhir_mbt.content import terminology
 from fhir_mbt.content import shipped
 from smart_app.questionnaire_form import build_form, walk_fields
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fhir_mbt import terminology as t
+from fhir_mbt.content import terminology as t
 from fhir_mbt.content import load_manifest, shipped
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_canonical_base_is_the_manifest_one():

@@ -1,12 +1,9 @@
-"""The response engine's one public face: answers in, a transaction out.
+"""The engine's one entry point: :func:`process_response`.
 
-The data path from a filled form to the server is: validate the answers
-against the Questionnaire, score, extract Observations, write one transaction
-Bundle. Each step is its own module (:mod:`~fhir_mbt.responses`,
-:mod:`~fhir_mbt.scoring`, :mod:`~fhir_mbt.extraction`);
-:func:`process_response` chains them, sharing work between steps (checking
-the scores already computes them), which is what the app, the CLI and a
-server-side ``$extract`` call.
+Validate the answers against the Questionnaire, score, extract
+Observations, build one transaction Bundle, sharing work between steps
+(checking the scores already computes them). This is what the app, the CLI
+and a server-side ``$extract`` call.
 """
 
 from __future__ import annotations
@@ -14,37 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from fhir_mbt.content import ContentIndex, shipped
-from fhir_mbt.extraction import (
-    OBSERVATION_IDENTIFIER_SYSTEM,
-    RESPONSE_IDENTIFIER_SYSTEM,
-    ExtractionResult,
-    extract,
-    transaction_bundle,
-    with_identifier,
-)
-from fhir_mbt.fhirpath import ExpressionError
-from fhir_mbt.response_errors import ExtractionError, ResponseError, ResponseInvalid
-from fhir_mbt.responses import check_response, validate_and_score, validate_response
-from fhir_mbt.scoring import apply_scores, score
+from fhir_mbt.content.index import ContentIndex, shipped
+from fhir_mbt.engine.bundle import transaction_bundle
+from fhir_mbt.engine.errors import ResponseInvalid
+from fhir_mbt.engine.extraction import ExtractionResult, extract
+from fhir_mbt.engine.identity import with_identifier
+from fhir_mbt.engine.validate import validate_and_score
 
-__all__ = [
-    "OBSERVATION_IDENTIFIER_SYSTEM",
-    "RESPONSE_IDENTIFIER_SYSTEM",
-    "ExpressionError",
-    "ExtractionError",
-    "ExtractionResult",
-    "Processed",
-    "ResponseError",
-    "ResponseInvalid",
-    "apply_scores",
-    "check_response",
-    "extract",
-    "process_response",
-    "score",
-    "transaction_bundle",
-    "validate_response",
-]
+__all__ = ["Processed", "process_response"]
 
 
 @dataclass(frozen=True)

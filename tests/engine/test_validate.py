@@ -11,14 +11,9 @@ from hypothesis import HealthCheck, given, settings
 import engine_support as es
 from fhir_mbt.content import definitions_dir, shipped
 from fhir_mbt.errors import FhirMbtError
-from fhir_mbt.response_errors import ResponseError, ResponseInvalid
-from fhir_mbt.responses import (
-    LINK_ID_EXTENSION,
-    check_response,
-    issue_link_id,
-    validate_and_score,
-    validate_response,
-)
+from fhir_mbt.engine.errors import ResponseError, ResponseInvalid
+from fhir_mbt.engine.outcome import LINK_ID_EXTENSION, issue_link_id
+from fhir_mbt.engine.validate import check_response, validate_and_score, validate_response
 
 INDEX = es.demo_index()
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))

@@ -14,16 +14,12 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.provenance import Provenance
 from fhir_mbt.content import definitions_dir, shipped
 from fhir_mbt.engine import process_response
-from fhir_mbt.extraction import (
-    OBSERVATION_IDENTIFIER_SYSTEM,
-    RESPONSE_IDENTIFIER_SYSTEM,
-    extract,
-    observation_profiles,
-    response_full_url,
-    transaction_bundle,
-)
-from fhir_mbt.response_errors import ExtractionError, ResponseError
-from fhir_mbt.scoring import apply_scores
+from fhir_mbt.engine.bundle import transaction_bundle
+from fhir_mbt.engine.extraction import extract
+from fhir_mbt.engine.identity import OBSERVATION_IDENTIFIER_SYSTEM, RESPONSE_IDENTIFIER_SYSTEM, response_full_url
+from fhir_mbt.engine.observation_values import observation_profiles
+from fhir_mbt.engine.errors import ExtractionError, ResponseError
+from fhir_mbt.engine.scoring import apply_scores
 
 INDEX = es.demo_index()
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
@@ -275,7 +271,7 @@ def _answer_value(obs: dict):
 
 
 def _expected(resp: dict, questionnaire: dict, index) -> list:
-    from fhir_mbt.compiled_questionnaire import compile_questionnaire
+    from fhir_mbt.engine.compiled import compile_questionnaire
 
     compiled = compile_questionnaire(questionnaire, index)
     out = []

@@ -11,7 +11,7 @@ import pytest
 import minicontent as mc
 from fhir_mbt.content import ContentIndex
 from fhir_mbt.errors import ContentInvalid, PackageError
-from fhir_mbt.package import build_package
+from fhir_mbt.content.package import build_package
 
 
 def members(path):

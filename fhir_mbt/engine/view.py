@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from fhir_mbt.compiled_questionnaire import VALUE_KEYS, CompiledQuestionnaire, ItemDef
+from fhir_mbt.engine.compiled import VALUE_KEYS, CompiledQuestionnaire, ItemDef
 
 __all__ = ["ResponseView", "answer_value"]
 
@@ -122,13 +122,17 @@ class ResponseView:
         if any(occ is None for occ in found) or len({id(original) for _, original in copies}) != len(copies):
             return False
         self.response = response
-        self._enabled.clear()
-        self._root_vars = None
+        self.forget()
         for (copy, original), occ in zip(copies, found):
             occ.node = copy
             by_node[id(copy)] = occ
             self._scope_ids[id(copy)] = id(original)
         return True
+
+    def forget(self) -> None:
+        """Drop what was worked out from answers (enabled-ness, variables): the answers changed in place."""
+        self._enabled.clear()
+        self._root_vars = None
 
     def _index(self, items, lookup: dict, parent: _Occurrence | None, scope: tuple) -> None:
         if type(items) is not list:

@@ -84,3 +84,11 @@ def test_manifest_errors(tmp_path):
     (tmp_path / "package.json").write_text(json.dumps({"name": "x"}))
     with pytest.raises(ContentError, match="malformed"):
         load_manifest(tmp_path)
+
+
+def test_the_content_package_exports_the_index_names():
+    import fhir_mbt.content as content
+
+    assert sorted(content.__all__) == ["ContentIndex", "LoadedResource", "Manifest", "definitions_dir",
+                                       "load_manifest", "resource_files", "shipped", "split_canonical"]
+    assert all(hasattr(content, name) for name in content.__all__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_mbt.client import FhirClient
-from fhir_mbt.content import ContentIndex
+from fhir_mbt.content.index import ContentIndex
 from fhir_mbt.errors import FhirMbtError
 
 __all__ = ["UploadReport", "UploadError", "upload_definitions", "upload_examples", "same_content"]

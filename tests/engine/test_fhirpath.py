@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import engine_support as es
-from fhir_mbt.compiled_questionnaire import compile_questionnaire
+from fhir_mbt.engine.compiled import compile_questionnaire
 from fhir_mbt.content import shipped
 from fhir_mbt.errors import ContentError
-from fhir_mbt.fhirpath import (
+from fhir_mbt.engine.fhirpath import (
     ExpressionEvaluationError,
     ExpressionSyntaxError,
     compile_expression,
@@ -147,3 +147,20 @@ def test_arithmetic_agrees_with_fhirpathpy(numbers):
     expr = compile_expression(text)
     env = {"resource": QR, "rootResource": QR, "context": QR}
     assert expr.evaluate(QR) == pytest.approx(expr.interpret(QR, QR, env, None))
+
+
+def test_switching_the_compiler_off_sends_evaluation_to_fhirpathpy(monkeypatch):
+    from fhir_mbt.engine import fhirpath
+
+    expr = compile_expression("1 + 2")
+    assert expr.compiled
+    calls = []
+    real = fhirpath.CompiledExpression.interpret
+    monkeypatch.setattr(fhirpath.CompiledExpression, "interpret",
+                        lambda self, *a: calls.append(self.expression) or real(self, *a))
+    assert expr.evaluate(QR) == [3] and calls == []
+    fhirpath.use_compiler(False)
+    try:
+        assert expr.evaluate(QR) == [3] and calls == ["1 + 2"]
+    finally:
+        fhirpath.use_compiler(True)

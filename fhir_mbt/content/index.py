@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from fhir_mbt.content import extensions as ext
 from fhir_mbt.errors import ContentError, ContentNotFound
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Manifest",
     "definitions_dir",
     "load_manifest",
+    "resource_files",
     "shipped",
     "split_canonical",
 ]
@@ -211,20 +213,6 @@ class ContentIndex:
         return [dict(c) for c in expansion]
 
 
-ORDINAL_URLS = (
-    "http://hl7.org/fhir/StructureDefinition/itemWeight",
-    "http://hl7.org/fhir/StructureDefinition/ordinalValue",
-)
-
-
-def weight_of(element: dict) -> float | None:
-    """The itemWeight/ordinalValue extension value of an element, if any."""
-    for ext in element.get("extension", ()):
-        if ext.get("url") in ORDINAL_URLS and "valueDecimal" in ext:
-            return ext["valueDecimal"]
-    return None
-
-
 def _flatten_concepts(concepts: list[dict], parent: str | None = None) -> Iterator[tuple[str, dict]]:
     for concept in concepts:
         code = concept.get("code")
@@ -267,9 +255,9 @@ def _expand(index: ContentIndex, valueset_url: str, seen: frozenset) -> list[dic
         if include.get("concept"):
             for c in include["concept"]:
                 known = concepts.get(c["code"], {})
-                weight = weight_of(c)
+                weight = ext.weight(c)
                 if weight is None:
-                    weight = weight_of(known) if known else None
+                    weight = ext.weight(known) if known else None
                 entry = {"system": system, "code": c["code"], "display": c.get("display") or known.get("display")}
                 if weight is not None:
                     entry["weight"] = weight
@@ -293,7 +281,7 @@ def _expand(index: ContentIndex, valueset_url: str, seen: frozenset) -> list[dic
             if _is_abstract(concept):
                 continue
             entry = {"system": system, "code": code, "display": concept.get("display")}
-            weight = weight_of(concept)
+            weight = ext.weight(concept)
             if weight is not None:
                 entry["weight"] = weight
             out.append(entry)

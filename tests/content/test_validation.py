@@ -9,7 +9,7 @@ import pytest
 import minicontent as mc
 from fhir_mbt.content import ContentIndex
 from fhir_mbt.errors import ContentInvalid
-from fhir_mbt.validation import RULES, check_index, validate_index
+from fhir_mbt.content.validation import RULES, check_index, validate_index
 
 
 def problems_for(tmp_path, change, manifest=None):

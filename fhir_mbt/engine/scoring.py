@@ -20,7 +20,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from fhir_mbt.compiled_questionnaire import (
+from fhir_mbt.engine.compiled import (
     CompiledQuestionnaire,
     ItemDef,
     compile_questionnaire,
@@ -28,7 +28,7 @@ from fhir_mbt.compiled_questionnaire import (
 )
 from fhir_mbt.content import ContentIndex, shipped
 from fhir_mbt.errors import ContentError
-from fhir_mbt.response_view import ResponseView, answer_value
+from fhir_mbt.engine.view import ResponseView, answer_value
 
 __all__ = ["Calculation", "calculate", "score", "apply_scores", "answer_weights"]
 
@@ -234,8 +234,7 @@ class _Work:
             self.view = ResponseView(self.work, self.compiled)
             self.dirty = False
         else:
-            self.view._enabled.clear()
-            self.view._root_vars = None
+            self.view.forget()
 
     def add(self, container: list, defn: ItemDef) -> dict:
         node = {"linkId": defn.link_id}

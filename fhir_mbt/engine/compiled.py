@@ -19,40 +19,20 @@ import re
 from collections import OrderedDict
 from typing import Any, Iterator
 
-from fhir_mbt.content import ORDINAL_URLS, ContentIndex
+from fhir_mbt.content import extensions as ext
+from fhir_mbt.content.index import ContentIndex
 from fhir_mbt.errors import ContentError
-from fhir_mbt.fhirpath import CompiledExpression, compile_expression
+from fhir_mbt.engine.fhirpath import CompiledExpression, compile_expression
 
 __all__ = [
     "CompiledQuestionnaire",
     "ItemDef",
     "compile_questionnaire",
     "questionnaire_for",
-    "SDC",
-    "EXT_VARIABLE",
-    "EXT_UNIT",
-    "EXT_MIN_VALUE",
-    "EXT_MAX_VALUE",
-    "EXT_MIN_LENGTH",
-    "EXT_REGEX",
-    "EXT_MAX_DECIMAL_PLACES",
     "SURVEY_CATEGORY",
     "VALUE_KEYS",
     "ANSWER_TYPES",
 ]
-
-SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
-EXT_CALCULATED = SDC + "sdc-questionnaire-calculatedExpression"
-EXT_ENABLE_WHEN_EXPRESSION = SDC + "sdc-questionnaire-enableWhenExpression"
-EXT_OBSERVATION_EXTRACT = SDC + "sdc-questionnaire-observationExtract"
-EXT_OBSERVATION_CATEGORY = SDC + "sdc-questionnaire-observation-extract-category"
-EXT_VARIABLE = "http://hl7.org/fhir/StructureDefinition/variable"
-EXT_UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-EXT_MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
-EXT_MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
-EXT_MIN_LENGTH = "http://hl7.org/fhir/StructureDefinition/minLength"
-EXT_REGEX = "http://hl7.org/fhir/StructureDefinition/regex"
-EXT_MAX_DECIMAL_PLACES = "http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces"
 
 SURVEY_CATEGORY = {
     "coding": [
@@ -94,49 +74,13 @@ ANSWER_TYPES: dict[str, frozenset[str]] = {
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
-def _ext(element: dict, url: str) -> list[dict]:
-    return [e for e in element.get("extension", ()) if e.get("url") == url]
-
-
 def _expression(element: dict, url: str) -> CompiledExpression | None:
-    for ext in _ext(element, url):
-        expr = ext.get("valueExpression", {})
-        if expr.get("language", "text/fhirpath") == "text/fhirpath" and expr.get("expression"):
-            return compile_expression(expr["expression"])
-    return None
+    text = ext.fhirpath(element, url)
+    return compile_expression(text) if text else None
 
 
 def _variables(element: dict) -> tuple[tuple[str, CompiledExpression], ...]:
-    out = []
-    for ext in _ext(element, EXT_VARIABLE):
-        expr = ext.get("valueExpression", {})
-        if expr.get("language") == "text/fhirpath" and expr.get("name") and expr.get("expression"):
-            out.append((expr["name"], compile_expression(expr["expression"])))
-    return tuple(out)
-
-
-def _bound(element: dict, url: str) -> tuple[str, Any] | None:
-    for ext in _ext(element, url):
-        for key, value in ext.items():
-            if key.startswith("value"):
-                return key, value
-    return None
-
-
-def _weight(element: dict) -> Any:
-    for ext in element.get("extension", ()):
-        if ext.get("url") in ORDINAL_URLS:
-            for key in ("valueDecimal", "valueInteger"):
-                if key in ext:
-                    return ext[key]
-    return None
-
-
-def _extract_flag(element: dict) -> bool | None:
-    for ext in _ext(element, EXT_OBSERVATION_EXTRACT):
-        if isinstance(ext.get("valueBoolean"), bool):
-            return ext["valueBoolean"]
-    return None
+    return tuple((name, compile_expression(text)) for name, text in ext.variables(element))
 
 
 def coding_key(coding: dict) -> tuple[str | None, str | None]:
@@ -169,18 +113,18 @@ class ItemDef:
         self.depth = 0 if parent is None else parent.depth + 1
         self.enable_when = tuple(item.get("enableWhen", ()))
         self.enable_behavior = item.get("enableBehavior", "all")
-        self.enable_expression = _expression(item, EXT_ENABLE_WHEN_EXPRESSION)
-        self.calculated = _expression(item, EXT_CALCULATED)
+        self.enable_expression = _expression(item, ext.ENABLE_WHEN_EXPRESSION)
+        self.calculated = _expression(item, ext.CALCULATED_EXPRESSION)
         self.variables = _variables(item)
         self.codes = tuple(item.get("code", ()))
-        self.unit = next((e.get("valueCoding") for e in _ext(item, EXT_UNIT)), None)
-        self.min_value = _bound(item, EXT_MIN_VALUE)
-        self.max_value = _bound(item, EXT_MAX_VALUE)
-        self.min_length = next((e.get("valueInteger") for e in _ext(item, EXT_MIN_LENGTH)), None)
-        regex = next((e.get("valueString") for e in _ext(item, EXT_REGEX)), None)
+        self.unit = next((e.get("valueCoding") for e in ext.extensions(item, ext.UNIT)), None)
+        self.min_value = ext.value(item, ext.MIN_VALUE)
+        self.max_value = ext.value(item, ext.MAX_VALUE)
+        self.min_length = next((e.get("valueInteger") for e in ext.extensions(item, ext.MIN_LENGTH)), None)
+        regex = next((e.get("valueString") for e in ext.extensions(item, ext.REGEX)), None)
         self.regex = re.compile(regex) if regex else None
         self.max_decimal_places = next(
-            (e.get("valueInteger") for e in _ext(item, EXT_MAX_DECIMAL_PLACES)), None
+            (e.get("valueInteger") for e in ext.extensions(item, ext.MAX_DECIMAL_PLACES)), None
         )
         self.option_codings: dict[tuple, dict] = {}
         self.option_values: list[tuple[str, Any]] = []
@@ -193,9 +137,9 @@ class ItemDef:
                 keys.add(key)
                 if key == "valueCoding":
                     self.option_codings[coding_key(value)] = value
-                    weight = _weight(option)
+                    weight = ext.weight(option)
                     if weight is None:
-                        weight = _weight(value)
+                        weight = ext.weight(value)
                     if weight is not None:
                         self.weights[coding_key(value)] = weight
                 else:
@@ -212,7 +156,7 @@ class ItemDef:
         self.extract_codes: tuple[dict, ...] = ()
         self.extractable = False
         self.category: list[dict] = []
-        #: value[x] key -> "is this value certainly valid here?", built by fhir_mbt.responses on first use.
+        #: value[x] key -> "is this value certainly valid here?", built by fhir_mbt.engine.validate on first use.
         self.answer_checks: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -247,10 +191,10 @@ class CompiledQuestionnaire:
         self.by_link: dict[str, ItemDef] = {}
         self.duplicate_link_ids: set[str] = set()
         self.weights: dict[tuple, Any] = {}
-        #: Per-item parts of extracted Observations, filled by fhir_mbt.extraction.
+        #: Per-item parts of extracted Observations, filled by fhir_mbt.engine.extraction.
         self.extraction_cache: dict = {}
-        root_flag = _extract_flag(questionnaire)
-        root_category = [e["valueCodeableConcept"] for e in _ext(questionnaire, EXT_OBSERVATION_CATEGORY)
+        root_flag = ext.observation_extract(questionnaire)
+        root_category = [e["valueCodeableConcept"] for e in ext.extensions(questionnaire, ext.OBSERVATION_EXTRACT_CATEGORY)
                          if "valueCodeableConcept" in e]
         self.items = self._build(questionnaire.get("item", ()), None, root_flag,
                                  root_category or [SURVEY_CATEGORY])
@@ -277,14 +221,14 @@ class CompiledQuestionnaire:
                 self._expand(d)
             for key, weight in d.weights.items():
                 self.weights.setdefault(key, weight)
-            flag = _extract_flag(raw)
+            flag = ext.observation_extract(raw)
             flag = inherited_flag if flag is None else flag
-            tagged = [c for c in d.codes if _extract_flag(c) is True]
+            tagged = [c for c in d.codes if ext.observation_extract(c) is True]
             d.extract_codes = tuple(tagged) if tagged else tuple(
-                c for c in d.codes if _extract_flag(c) is not False
+                c for c in d.codes if ext.observation_extract(c) is not False
             )
             d.extractable = d.is_question and (bool(tagged) or flag is True)
-            category = [e["valueCodeableConcept"] for e in _ext(raw, EXT_OBSERVATION_CATEGORY)
+            category = [e["valueCodeableConcept"] for e in ext.extensions(raw, ext.OBSERVATION_EXTRACT_CATEGORY)
                         if "valueCodeableConcept" in e]
             d.category = category or inherited_category
             d.children = self._build(raw.get("item", ()), d, flag, d.category)
@@ -306,7 +250,7 @@ class CompiledQuestionnaire:
             weight = concept.get("weight")
             if weight is None:
                 known = self.index.concept(concept["system"], concept["code"])
-                weight = _weight(known) if known else None
+                weight = ext.weight(known) if known else None
             if weight is not None:
                 d.weights.setdefault(key, weight)
 
@@ -348,7 +292,7 @@ class CompiledQuestionnaire:
         weight = self.weights.get(coding_key(coding))
         if weight is None:
             known = self.index.concept(coding.get("system"), coding.get("code")) if coding.get("system") else None
-            weight = _weight(known) if known else None
+            weight = ext.weight(known) if known else None
         return weight
 
 

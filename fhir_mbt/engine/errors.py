@@ -7,7 +7,7 @@ response's OperationOutcome, or the problems that stopped extraction.
 
     FhirMbtError
     ├── ContentError(ValueError)              fhir_mbt.errors
-    │   └── ExpressionError                   fhir_mbt.fhirpath: a FHIRPath expression is unusable
+    │   └── ExpressionError                   fhir_mbt.engine.fhirpath: a FHIRPath expression is unusable
     │       ├── ExpressionSyntaxError
     │       └── ExpressionEvaluationError
     └── ResponseError(ValueError)             a QuestionnaireResponse is unusable

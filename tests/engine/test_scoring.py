@@ -9,8 +9,8 @@ import pytest
 import engine_support as es
 from fhir_mbt.content import shipped
 from fhir_mbt.errors import ContentError
-from fhir_mbt.responses import validate_response
-from fhir_mbt.scoring import answer_weights, apply_scores, score
+from fhir_mbt.engine.validate import validate_response
+from fhir_mbt.engine.scoring import answer_weights, apply_scores, score
 
 RFQ = "http://fhir-mbt.org/fhir/Questionnaire/rfq-8|0.1.0"
 MBT = "http://fhir-mbt.org/fhir/CodeSystem/mbt"

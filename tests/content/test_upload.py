@@ -10,7 +10,7 @@ import responses
 import minicontent as mc
 from fhir_mbt.client import FhirClient
 from fhir_mbt.content import ContentIndex
-from fhir_mbt.upload import UploadError, same_content, upload_definitions, upload_examples
+from fhir_mbt.content.upload import UploadError, same_content, upload_definitions, upload_examples
 
 BASE = "http://fhir.test/fhir"
 

@@ -23,9 +23,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from fhir_mbt.content import ContentIndex, LoadedResource, Manifest
+from fhir_mbt.content.index import ContentIndex, LoadedResource, Manifest
 from fhir_mbt.errors import PackageError
-from fhir_mbt.validation import check_index
+from fhir_mbt.content.validation import check_index
 
 __all__ = ["build_package", "package_files", "index_entry"]
 

@@ -8,7 +8,7 @@ values, and the SDC environment (``%resource``, ``%context``,
 ``%questionnaire``, named variables) is set up in one place.
 
 Speed: an expression inside the subset questionnaires use runs as Python
-closures (:mod:`fhir_mbt.fhirpath_compiler`), about ten times faster than
+closures (:mod:`fhir_mbt.engine.fhirpath_compiler`), about ten times faster than
 fhirpathpy's interpreter; anything else, and any evaluation the closures
 cannot vouch for, is handed to fhirpathpy, which stays the reference.
 
@@ -39,7 +39,7 @@ from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from fhir_mbt.errors import ContentError
-from fhir_mbt.fhirpath_compiler import Unsupported, compile_tree
+from fhir_mbt.engine.fhirpath_compiler import Unsupported, compile_tree
 
 __all__ = [
     "CompiledExpression",
@@ -49,9 +49,19 @@ __all__ = [
     "compile_expression",
     "evaluate",
     "item_node",
+    "use_compiler",
 ]
 
 _MODEL = models["r4"]
+
+#: Off only to measure what the compiler is worth (``benchmarks/bench_engine.py --no-compiler``).
+_use_compiler = True
+
+
+def use_compiler(enabled: bool) -> None:
+    """Run expressions through the compiled closures (the default) or always through fhirpathpy."""
+    global _use_compiler
+    _use_compiler = bool(enabled)
 
 #: Coding -> weight lookup for the evaluation in progress (see ``weight()``).
 _weights: contextvars.ContextVar[Callable[[dict], Any] | None] = contextvars.ContextVar(
@@ -187,7 +197,7 @@ class CompiledExpression:
             env["questionnaire"] = questionnaire
         if variables:
             env.update(variables)
-        if self._fast is not None:
+        if self._fast is not None and _use_compiler:
             try:
                 return [_plain(v) for v in self._fast(context, env, weights)]
             except Unsupported:

@@ -2,7 +2,7 @@
 
 The JSON content is the source of truth; these constants exist so that code
 says ``terminology.SESSION_RECORD`` instead of repeating a URL, and a test
-(tests/test_terminology.py) fails the moment the two disagree.
+(tests/content/test_terminology.py) fails the moment the two disagree.
 """
 
 from __future__ import annotations

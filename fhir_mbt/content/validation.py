@@ -35,13 +35,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable, Iterable, Iterator
 
-from fhir_mbt.content import ContentIndex, LoadedResource, Manifest, split_canonical
+from fhir_mbt.content import extensions as ext
+from fhir_mbt.content.index import ContentIndex, LoadedResource, Manifest, split_canonical
 from fhir_mbt.errors import ContentInvalid
 
 __all__ = ["Problem", "RULES", "validate_index", "check_index", "validate_resource_structure"]
 
-SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
-OBSERVATION_EXTRACT = SDC + "sdc-questionnaire-observationExtract"
 
 #: Resource types whose instances carry a canonical ``url``.
 CANONICAL_TYPES = frozenset(
@@ -116,7 +115,7 @@ def walk(node, path: tuple = ()) -> Iterator[tuple[tuple, object]]:
 # structure -------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _schema_definitions() -> dict:
-    data = resources.files("fhir_mbt.schema").joinpath("fhir.r4.schema.json.gz").read_bytes()
+    data = resources.files("fhir_mbt.content.schema").joinpath("fhir.r4.schema.json.gz").read_bytes()
     return json.loads(gzip.decompress(data))["definitions"]
 
 
@@ -250,17 +249,10 @@ def rule_link_ids(index: ContentIndex, item: LoadedResource) -> Iterator[Problem
             seen[link_id] = path
 
 
-def _extract_flag(element: dict) -> bool | None:
-    for ext in element.get("extension", ()):
-        if ext.get("url") == OBSERVATION_EXTRACT and "valueBoolean" in ext:
-            return ext["valueBoolean"]
-    return None
-
-
 def rule_extract_code(index: ContentIndex, item: LoadedResource) -> Iterator[Problem]:
     if item.resource_type != "Questionnaire":
         return
-    root = _extract_flag(item.resource)
+    root = ext.observation_extract(item.resource)
     for path, q_item, _ in _extractable_items(item.resource.get("item", []), (), root):
         if q_item.get("type") in ("group", "display"):
             continue
@@ -276,7 +268,7 @@ def rule_extract_code(index: ContentIndex, item: LoadedResource) -> Iterator[Pro
 def _extractable_items(items: list, path: tuple, inherited: bool | None) -> Iterator[tuple[tuple, dict, bool]]:
     for i, q_item in enumerate(items or []):
         here = path + ("item", i)
-        own = _extract_flag(q_item)
+        own = ext.observation_extract(q_item)
         flag = inherited if own is None else own
         if flag:
             yield here, q_item, True

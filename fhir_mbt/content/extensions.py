@@ -1,0 +1,121 @@
+"""The FHIR and SDC extensions the project reads, and the one reader of each.
+
+Questionnaires carry their behaviour in extensions (scores, extraction,
+bounds, units, controls). The validator, the engine and the app's form
+renderer all need some of them; they ask here, so each extension's URL and
+its reading (which ``value[x]`` counts, what inherits) are written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+__all__ = [
+    "CALCULATED_EXPRESSION",
+    "ENABLE_WHEN_EXPRESSION",
+    "ENTRY_FORMAT",
+    "HIDDEN",
+    "ITEM_CONTROL",
+    "MAX_DECIMAL_PLACES",
+    "MAX_VALUE",
+    "MIN_LENGTH",
+    "MIN_VALUE",
+    "OBSERVATION_EXTRACT",
+    "OBSERVATION_EXTRACT_CATEGORY",
+    "ORDINAL_URLS",
+    "REGEX",
+    "SDC",
+    "UNIT",
+    "VARIABLE",
+    "extensions",
+    "fhirpath",
+    "has",
+    "observation_extract",
+    "value",
+    "value_of",
+    "variables",
+    "weight",
+]
+
+SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
+_CORE = "http://hl7.org/fhir/StructureDefinition/"
+
+CALCULATED_EXPRESSION = SDC + "sdc-questionnaire-calculatedExpression"
+ENABLE_WHEN_EXPRESSION = SDC + "sdc-questionnaire-enableWhenExpression"
+OBSERVATION_EXTRACT = SDC + "sdc-questionnaire-observationExtract"
+OBSERVATION_EXTRACT_CATEGORY = SDC + "sdc-questionnaire-observation-extract-category"
+VARIABLE = _CORE + "variable"
+UNIT = _CORE + "questionnaire-unit"
+MIN_VALUE = _CORE + "minValue"
+MAX_VALUE = _CORE + "maxValue"
+MIN_LENGTH = _CORE + "minLength"
+REGEX = _CORE + "regex"
+MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
+ITEM_CONTROL = _CORE + "questionnaire-itemControl"
+HIDDEN = _CORE + "questionnaire-hidden"
+ENTRY_FORMAT = _CORE + "entryFormat"
+#: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
+ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")
+
+
+def extensions(element: Mapping, url: str) -> Iterator[dict]:
+    """The extensions of ``element`` with this URL, in order."""
+    for ext in element.get("extension", ()):
+        if isinstance(ext, dict) and ext.get("url") == url:
+            yield ext
+
+
+def has(element: Mapping, url: str) -> bool:
+    return next(extensions(element, url), None) is not None
+
+
+def value(element: Mapping, url: str) -> tuple[str, Any] | None:
+    """The ``(value[x] key, value)`` of the first extension with this URL that has one."""
+    for ext in extensions(element, url):
+        for key, found in ext.items():
+            if key.startswith("value"):
+                return key, found
+    return None
+
+
+def value_of(element: Mapping, url: str) -> Any:
+    """Just the value of :func:`value` (None when absent)."""
+    found = value(element, url)
+    return found[1] if found else None
+
+
+def observation_extract(element: Mapping) -> bool | None:
+    """The SDC observationExtract flag set on this element itself (None: not set, inherit)."""
+    for ext in extensions(element, OBSERVATION_EXTRACT):
+        if isinstance(ext.get("valueBoolean"), bool):
+            return ext["valueBoolean"]
+    return None
+
+
+def weight(element: Mapping) -> Any:
+    """The answer weight (itemWeight / ordinalValue) declared on an element, if any."""
+    for ext in element.get("extension", ()):
+        if isinstance(ext, dict) and ext.get("url") in ORDINAL_URLS:
+            for key in ("valueDecimal", "valueInteger"):
+                if key in ext:
+                    return ext[key]
+    return None
+
+
+def fhirpath(element: Mapping, url: str) -> str | None:
+    """The FHIRPath text of the first Expression-valued extension with this URL."""
+    for ext in extensions(element, url):
+        expr = ext.get("valueExpression") or {}
+        if expr.get("language", "text/fhirpath") == "text/fhirpath" and expr.get("expression"):
+            return expr["expression"]
+    return None
+
+
+def variables(element: Mapping) -> tuple[tuple[str, str], ...]:
+    """The SDC ``variable`` extensions of an element as (name, FHIRPath text) pairs."""
+    out = []
+    for ext in extensions(element, VARIABLE):
+        expr = ext.get("valueExpression") or {}
+        if expr.get("language") == "text/fhirpath" and expr.get("name") and expr.get("expression"):
+            out.append((expr["name"], expr["expression"]))
+    return tuple(out)

@@ -1,0 +1,252 @@
+"""Is one answer right for its question? Type, format, options and bounds.
+
+The structure walk (:mod:`fhir_mbt.engine.structure`) finds each answer and
+its item definition, then asks here. Two levels: :func:`fast_checks` gives
+per item a cheap test that accepts only answers certainly valid, and
+:func:`check_answer` is the full check that says what is wrong (the walk
+runs it only when the fast test says no, so the issues never change).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from typing import Any, Callable
+
+from fhir_mbt.engine.compiled import ItemDef
+
+__all__ = ["ErrorSink", "check_answer", "fast_checks", "format_error"]
+
+#: ``error(code, where, message, link_id, severity="error")``: how a check reports an issue.
+ErrorSink = Callable[..., None]
+
+_DATE = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
+)
+_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?"
+)
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?")
+_URI = re.compile(r"\S+")
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _full_date(text: str) -> bool:
+    if len(text) < 10:
+        return True
+    try:
+        _dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def format_error(key: str, value: Any) -> str | None:
+    """Why ``value`` is not a well-formed ``key`` (None when it is)."""
+    if key == "valueBoolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "valueDecimal":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "must be a number"
+        return None
+    if key == "valueInteger":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+        return None if _INT32[0] <= value <= _INT32[1] else "is out of the 32-bit integer range"
+    if key in ("valueString", "valueUri"):
+        if not isinstance(value, str) or not value:
+            return "must be non-empty text"
+        if key == "valueUri" and not _URI.fullmatch(value):
+            return "must be a URI without spaces"
+        return None
+    if key == "valueDate":
+        ok = isinstance(value, str) and _DATE.fullmatch(value) and _full_date(value)
+        return None if ok else "must be a date (YYYY, YYYY-MM or YYYY-MM-DD)"
+    if key == "valueDateTime":
+        ok = isinstance(value, str) and _DATETIME.fullmatch(value) and _full_date(value)
+        return None if ok else "must be a dateTime (with a time zone when a time is given)"
+    if key == "valueTime":
+        return None if isinstance(value, str) and _TIME.fullmatch(value) else "must be a time (hh:mm:ss)"
+    if key == "valueCoding":
+        if not isinstance(value, dict):
+            return "must be a Coding"
+        if not isinstance(value.get("code"), str) or not value["code"]:
+            return "must be a Coding with a code"
+        if "system" in value and not isinstance(value["system"], str):
+            return "has a malformed system"
+        return None
+    if key == "valueQuantity":
+        ok = isinstance(value, dict) and isinstance(value.get("value"), (int, float)) and not isinstance(
+            value.get("value"), bool)
+        return None if ok else "must be a Quantity with a numeric value"
+    if key == "valueReference":
+        ok = isinstance(value, dict) and any(isinstance(value.get(k), (str, dict)) for k in
+                                             ("reference", "identifier", "display"))
+        return None if ok else "must be a Reference"
+    if key == "valueAttachment":
+        return None if isinstance(value, dict) and value else "must be an Attachment"
+    return "is not an answer type"
+
+
+def fast_checks(defn: ItemDef) -> dict[str, Any]:
+    """Per value[x] key, a test that accepts a value only if :func:`check_answer` finds nothing wrong.
+
+    Nearly every answer is valid, and the full check (formats, option
+    membership, bounds, with a location string per answer) costs several
+    times more than the test a given item actually needs. A test may say no
+    to a valid value (odd shapes, constraints not covered here); the full
+    check then decides, so the issues reported never change. Built once per
+    item, on first use.
+    """
+    checks = defn.answer_checks
+    if checks is not None:
+        return checks
+    checks = {}
+    if "valueCoding" in defn.value_keys:
+        checks["valueCoding"] = _coding_check(defn)
+    plain = (defn.max_length is None and defn.min_length is None and defn.regex is None
+             and not (defn.option_values and defn.type in ("choice", "open-choice")))
+    numbers = _number_bounds(defn)
+    if plain and numbers is not None:
+        low, high = numbers
+        if "valueInteger" in defn.value_keys:
+            low_int = _INT32[0] if low is None else max(_INT32[0], low)
+            high_int = _INT32[1] if high is None else min(_INT32[1], high)
+            checks["valueInteger"] = lambda v: type(v) is int and low_int <= v <= high_int
+        if "valueDecimal" in defn.value_keys and defn.max_decimal_places is None:
+            checks["valueDecimal"] = lambda v: (type(v) is float and math.isfinite(v)
+                                                and (low is None or v >= low) and (high is None or v <= high))
+    if plain and defn.min_value is None and defn.max_value is None:
+        for key in defn.value_keys & {"valueBoolean", "valueString", "valueDate", "valueDateTime", "valueTime"}:
+            checks[key] = _format_check(key)
+    defn.answer_checks = checks
+    return checks
+
+
+def _format_check(key: str):
+    """The well-formedness test of ``key`` alone (for items with no other constraint on it)."""
+    if key == "valueBoolean":
+        return lambda v: type(v) is bool
+    if key == "valueString":
+        return lambda v: type(v) is str and v != ""
+    return lambda v: type(v) is str and format_error(key, v) is None
+
+
+def _number_bounds(defn: ItemDef) -> tuple[Any, Any] | None:
+    """(minValue, maxValue) of a number item, each None when absent; None unless both are plain numbers."""
+    out = []
+    for bound in (defn.min_value, defn.max_value):
+        if bound is None:
+            out.append(None)
+            continue
+        key, value = bound
+        if key not in ("valueInteger", "valueDecimal") or type(value) not in (int, float):
+            return None
+        out.append(value)
+    return out[0], out[1]
+
+
+def _coding_check(defn: ItemDef):
+    """The test for a Coding answer: well formed and one of the item's options (or its ValueSet)."""
+    options, allowed = defn.option_codings, defn.allowed
+    if not options and defn.value_set and allowed is None:
+        return lambda v: False  # the ValueSet could not be expanded: the full check warns
+
+    def coding(v: Any) -> bool:
+        if type(v) is not dict:
+            return False
+        code, system = v.get("code"), v.get("system")
+        if type(code) is not str or not code or ("system" in v and type(system) is not str):
+            return False
+        if options:
+            return (system, code) in options or (None, code) in options
+        return allowed is None or (system, code) in allowed
+
+    return coding
+
+
+def _comparable(key: str, value: Any) -> Any:
+    if key == "valueQuantity":
+        return value.get("value")
+    return value
+
+
+def check_answer(answer: dict, defn: ItemDef, loc: str, error: ErrorSink) -> None:
+    """Report through ``error`` what is wrong with one answer of ``defn`` (its type, format, options, bounds)."""
+    link_id = defn.link_id
+    keys = [k for k in answer if k.startswith("value")]
+    if not keys:
+        error("required", loc, f"answer to {link_id!r} has no value", link_id)
+        return
+    if len(keys) > 1:
+        error("structure", loc, f"answer to {link_id!r} has more than one value ({', '.join(keys)})", link_id)
+        return
+    key = keys[0]
+    value = answer[key]
+    vloc = f"{loc}.{key}"
+    if key not in defn.value_keys:
+        expected = " or ".join(sorted(defn.value_keys)) or "no answer"
+        error("structure", vloc, f"a {defn.type} item {link_id!r} takes {expected}, not {key}", link_id)
+        return
+    problem = format_error(key, value)
+    if problem:
+        error("value", vloc, f"answer to {link_id!r} {problem}", link_id)
+        return
+    _membership(key, value, defn, vloc, error)
+    _bounds(key, value, defn, vloc, error)
+
+
+def _membership(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> None:
+    link_id = defn.link_id
+    if key == "valueCoding":
+        system, code = value.get("system"), value.get("code")
+        if defn.option_codings:
+            ok = (system, code) in defn.option_codings or (None, code) in defn.option_codings
+            if not ok:
+                error("code-invalid", loc,
+                      f"{system}#{code} is not one of the answer options of {link_id!r}", link_id)
+        elif defn.value_set:
+            if defn.allowed is None:
+                error("not-supported", loc, f"cannot check {system}#{code} against "
+                      f"{defn.value_set}: {defn.expand_error}", link_id, severity="warning")
+            elif (system, code) not in defn.allowed:
+                error("code-invalid", loc,
+                      f"{system}#{code} is not in {defn.value_set} (answers to {link_id!r})", link_id)
+        return
+    if defn.option_values and defn.type in ("choice", "open-choice"):
+        if defn.type == "open-choice" and key == "valueString":
+            return
+        if (key, value) not in [(k, v) for k, v in defn.option_values]:
+            error("code-invalid", loc, f"{value!r} is not one of the answer options of {link_id!r}", link_id)
+
+
+def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> None:
+    link_id = defn.link_id
+    if isinstance(value, str):
+        if isinstance(defn.max_length, int) and len(value) > defn.max_length:
+            error("too-long", loc, f"answer to {link_id!r} is longer than {defn.max_length} characters",
+                  link_id)
+        if isinstance(defn.min_length, int) and len(value) < defn.min_length:
+            error("value", loc, f"answer to {link_id!r} is shorter than {defn.min_length} characters",
+                  link_id)
+        if defn.regex is not None and key in ("valueString", "valueUri") and not defn.regex.fullmatch(value):
+            error("value", loc, f"answer to {link_id!r} does not match {defn.regex.pattern!r}", link_id)
+    if key == "valueDecimal" and isinstance(defn.max_decimal_places, int):
+        text = repr(float(value))
+        places = len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+        if places > defn.max_decimal_places:
+            error("value", loc, f"answer to {link_id!r} has more than "
+                  f"{defn.max_decimal_places} decimal places", link_id)
+    here = _comparable(key, value)
+    for bound, word, fails in ((defn.min_value, "less than the minimum", lambda a, b: a < b),
+                               (defn.max_value, "more than the maximum", lambda a, b: a > b)):
+        if bound is None or here is None:
+            continue
+        limit = _comparable(bound[0], bound[1])
+        try:
+            if fails(here, limit):
+                error("value", loc, f"answer to {link_id!r} is {word} {limit}", link_id)
+        except TypeError:
+            continue
