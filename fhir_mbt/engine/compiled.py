@@ -79,6 +79,11 @@ def _expression(element: dict, url: str) -> CompiledExpression | None:
     return compile_expression(text) if text else None
 
 
+def _calculated_bound(item: dict, url: str) -> tuple[str, CompiledExpression] | None:
+    found = ext.calculated_value(item, url)
+    return (found[0], compile_expression(found[1])) if found else None
+
+
 def _variables(element: dict) -> tuple[tuple[str, CompiledExpression], ...]:
     return tuple((name, compile_expression(text)) for name, text in ext.variables(element))
 
@@ -96,7 +101,7 @@ class ItemDef:
         "enable_when", "enable_behavior", "enable_expression",
         "calculated", "variables", "value_keys",
         "option_codings", "option_values", "value_set", "allowed", "expand_error", "weights",
-        "min_value", "max_value", "min_length", "regex", "max_decimal_places",
+        "min_value", "max_value", "min_calculated", "max_calculated", "min_length", "regex", "max_decimal_places",
         "unit", "codes", "extract_codes", "extractable", "category", "answer_checks",
     )
 
@@ -120,6 +125,9 @@ class ItemDef:
         self.unit = next((e.get("valueCoding") for e in ext.extensions(item, ext.UNIT)), None)
         self.min_value = ext.value(item, ext.MIN_VALUE)
         self.max_value = ext.value(item, ext.MAX_VALUE)
+        #: (value[x] key, expression) of a bound computed when answering, e.g. maxValue = today().
+        self.min_calculated = _calculated_bound(item, ext.MIN_VALUE)
+        self.max_calculated = _calculated_bound(item, ext.MAX_VALUE)
         self.min_length = next((e.get("valueInteger") for e in ext.extensions(item, ext.MIN_LENGTH)), None)
         regex = next((e.get("valueString") for e in ext.extensions(item, ext.REGEX)), None)
         self.regex = re.compile(regex) if regex else None
