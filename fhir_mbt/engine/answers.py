@@ -131,6 +131,9 @@ def calculated_bounds(defn: ItemDef, response: dict, questionnaire: dict | None,
     beside it (or none). Raises :class:`~fhir_mbt.engine.fhirpath.ExpressionError`
     when the expression cannot be evaluated.
     """
+    memo = defn.bounds_memo
+    if memo is not None and memo[0] == today:
+        return memo[1]
     out: list[Bound | None] = []
     for calculated, static in ((defn.min_calculated, defn.min_value), (defn.max_calculated, defn.max_value)):
         if calculated is None:
@@ -139,7 +142,10 @@ def calculated_bounds(defn: ItemDef, response: dict, questionnaire: dict | None,
         key, expression = calculated
         values = expression.evaluate(response, questionnaire=questionnaire, today=today)
         out.append((key, values[0]) if len(values) == 1 and values[0] is not None else static)
-    return out[0], out[1]
+    bounds = (out[0], out[1])
+    if defn.bounds_per_day:  # the same for every response today: evaluated once
+        defn.bounds_memo = (today, bounds)
+    return bounds
 
 
 def fast_checks(defn: ItemDef) -> dict[str, Any]:

@@ -208,3 +208,13 @@ def test_a_broken_bound_expression_is_a_content_problem_not_a_pass():
     q = _questionnaire_with_max("today(")
     found = errors(session_on(TODAY.isoformat()), questionnaire=q, today=TODAY)
     assert found and found[0]["code"] == "processing"
+
+
+def test_a_bound_that_depends_on_the_day_alone_is_evaluated_once_a_day():
+    defn = compile_questionnaire(INDEX.get(terminology.questionnaire_url(terminology.SESSION_RECORD)),
+                                 INDEX).by_link["session.date"]
+    assert defn.bounds_per_day
+    errors(session_on("2026-11-01"), today=TODAY)
+    assert defn.bounds_memo == (TODAY, (("valueDate", "1900-01-01"), ("valueDate", "2026-11-30")))
+    q = _questionnaire_with_max("%resource.authored")
+    assert not compile_questionnaire(q, INDEX).by_link["session.date"].bounds_per_day
