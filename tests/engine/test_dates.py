@@ -82,9 +82,14 @@ def test_the_clinical_dates_are_the_ones_bounded():
 
 @pytest.mark.parametrize("qid,defn", list(_date_items()), ids=lambda v: getattr(v, "link_id", v))
 def test_every_date_question_is_bounded_the_sdc_way(qid, defn):
-    """A static minValue, and a maxValue whose value carries cqf-calculatedValue = today()."""
+    """A static minValue, and a maxValue whose value carries cqf-calculatedValue = today().
+
+    The maxValue also has a static value, a far-future fallback for renderers
+    and validators that cannot evaluate the expression (HAPI's validator
+    reports a maxValue without a value as an error).
+    """
     assert defn.min_value == ("valueDate", "1900-01-01")
-    assert defn.max_value is None, "no static maximum: it would go stale"
+    assert defn.max_value == ("valueDate", "2099-12-31")
     key, expression = defn.max_calculated
     assert key == "valueDate" and expression.expression == "today()"
     assert ext.calculated_value(defn.item, ext.MAX_VALUE) == ("valueDate", "today()")
