@@ -8,8 +8,8 @@ runs it only when the fast test says no, so the issues never change).
 
 Bounds may be computed when answering (SDC ``cqf-calculatedValue`` on
 minValue/maxValue, e.g. ``today()``): :func:`calculated_bounds` evaluates
-them once per response, for the day :mod:`fhir_mbt.engine.clock` calls
-today. Text answers are capped at :data:`MAX_TEXT_LENGTH` characters, or
+them for the day :mod:`fhir_mbt.engine.clock` calls today, once a day when
+they depend on nothing else, else once per response. Text answers are capped at :data:`MAX_TEXT_LENGTH` characters, or
 the item's ``maxLength`` when lower. Messages about dates and lengths name
 the question by its text, since that is what the person filling in sees.
 """
