@@ -93,6 +93,12 @@ def pytest_terminal_summary(terminalreporter):
     )
 
 
+@pytest.fixture(scope="session")
+def hapi_faults():
+    """The ``hapi_server/faults.py`` module (FaultProxy, ACTIONS, ...)."""
+    return faults
+
+
 @pytest.fixture
 def fault_proxy(hapi_base_url):
     """A FaultProxy (hapi_server/faults.py) in front of the session's HAPI, stopped after the test.
