@@ -12,6 +12,9 @@ import java.nio.file.Path;
  *   --h2-write-delay MS  HAPI_H2_WRITE_DELAY  H2 WRITE_DELAY for a database on disk (default 0:
  *                  every commit is written to the file before it is acknowledged; H2's own
  *                  default, 500, acknowledges commits that are written up to ~0.5 s later)
+ *   --h2-sync      HAPI_H2_SYNC=1  also fsync every write to the database file (see jdbcUrl)
+ *   --h2-options S HAPI_H2_OPTIONS  more H2 URL settings appended as they are, e.g. ";RETENTION_TIME=0"
+ *   (env only)     HAPI_H2_HOUSEKEEPING_MS  period of H2Housekeeper with WRITE_DELAY=0 (default 5000, 0: off)
  * </pre>
  */
 public final class ServerSettings {
@@ -20,12 +23,20 @@ public final class ServerSettings {
 	public final String host;
 	public final Path dataDir;
 	public final int h2WriteDelayMillis;
+	public final boolean h2Sync;
+	public final String h2Options;
+	public final long h2HousekeepingMillis;
 
-	private ServerSettings(int thePort, String theHost, Path theDataDir, int theH2WriteDelayMillis) {
+	private ServerSettings(
+			int thePort, String theHost, Path theDataDir, int theH2WriteDelayMillis, boolean theH2Sync, String theH2Options) {
 		port = thePort;
 		host = theHost;
 		dataDir = theDataDir;
 		h2WriteDelayMillis = theH2WriteDelayMillis;
+		h2Sync = theH2Sync;
+		h2Options = theH2Options;
+		String housekeeping = System.getenv("HAPI_H2_HOUSEKEEPING_MS");
+		h2HousekeepingMillis = isBlank(housekeeping) ? 5_000 : Long.parseLong(housekeeping.trim());
 	}
 
 	public static ServerSettings parse(String[] theArgs) {
@@ -33,6 +44,8 @@ public final class ServerSettings {
 		String host = System.getenv("HAPI_HOST");
 		String dataDir = System.getenv("HAPI_DATA_DIR");
 		String writeDelay = System.getenv("HAPI_H2_WRITE_DELAY");
+		boolean sync = "1".equals(System.getenv("HAPI_H2_SYNC")) || "true".equalsIgnoreCase(System.getenv("HAPI_H2_SYNC"));
+		String options = System.getenv("HAPI_H2_OPTIONS");
 		for (int i = 0; i < theArgs.length; i++) {
 			String arg = theArgs[i];
 			String value = null;
@@ -42,7 +55,8 @@ public final class ServerSettings {
 				arg = arg.substring(0, eq);
 			}
 			switch (arg) {
-				case "--port", "--host", "--data-dir", "--h2-write-delay" -> {
+				case "--h2-sync" -> sync = true;
+				case "--port", "--host", "--data-dir", "--h2-write-delay", "--h2-options" -> {
 					if (value == null) {
 						if (i + 1 >= theArgs.length) {
 							throw new IllegalArgumentException("Missing value for " + arg);
@@ -55,12 +69,14 @@ public final class ServerSettings {
 						host = value;
 					} else if (arg.equals("--h2-write-delay")) {
 						writeDelay = value;
+					} else if (arg.equals("--h2-options")) {
+						options = value;
 					} else {
 						dataDir = value;
 					}
 				}
 				case "--help", "-h" -> {
-					System.out.println("Usage: java -jar hapi-server.jar [--port N] [--host ADDR] [--data-dir DIR] [--h2-write-delay MS]");
+					System.out.println("Usage: java -jar hapi-server.jar [--port N] [--host ADDR] [--data-dir DIR] [--h2-write-delay MS] [--h2-sync] [--h2-options S]");
 					System.exit(0);
 				}
 				default -> throw new IllegalArgumentException("Unknown argument: " + theArgs[i]);
@@ -78,7 +94,9 @@ public final class ServerSettings {
 				portNumber,
 				isBlank(host) ? "127.0.0.1" : host.trim(),
 				isBlank(dataDir) ? null : Path.of(dataDir.trim()).toAbsolutePath(),
-				writeDelayMillis);
+				writeDelayMillis,
+				sync,
+				isBlank(options) ? "" : options.trim());
 	}
 
 	/**
@@ -104,9 +122,11 @@ public final class ServerSettings {
 			// DB_CLOSE_DELAY=-1 keeps the database for the life of the JVM, not of one connection
 			return "jdbc:h2:mem:hapi;DB_CLOSE_DELAY=-1";
 		}
-		return "jdbc:h2:file:" + dataDir.resolve("h2").toString().replace('\\', '/')
+		String path = dataDir.resolve("h2").toString().replace('\\', '/');
+		return "jdbc:h2:" + (h2Sync ? SyncWriteFilePath.SCHEME + ":" : "file:") + path
 				+ ";WRITE_DELAY=" + h2WriteDelayMillis
-				+ ";DB_CLOSE_ON_EXIT=FALSE";
+				+ ";DB_CLOSE_ON_EXIT=FALSE"
+				+ (h2Options.isEmpty() || h2Options.startsWith(";") ? h2Options : ";" + h2Options);
 	}
 
 	private static boolean isBlank(String theValue) {
