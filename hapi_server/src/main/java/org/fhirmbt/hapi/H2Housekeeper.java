@@ -20,7 +20,7 @@ import javax.sql.DataSource;
  * that does its housekeeping: re-writing the live pages of sparsely used chunks so that the
  * old chunks can be freed and their space reused. Without it the file grows by roughly the
  * size of every commit's chunk (≈100 kB per HAPI write). This task does that housekeeping
- * instead, every few seconds, with MVStore's public {@code compact(targetFillRate, write)}.
+ * instead, every second, with MVStore's public {@code compact(targetFillRate, write)}.
  *
  * <p>It reaches the MVStore through H2's engine classes (JdbcConnection → SessionLocal →
  * Database → Store), which are not a stable API. If that ever fails, it logs a warning once

@@ -14,7 +14,7 @@ import java.nio.file.Path;
  *                  default, 500, acknowledges commits that are written up to ~0.5 s later)
  *   --h2-sync      HAPI_H2_SYNC=1  also fsync every write to the database file (see jdbcUrl)
  *   --h2-options S HAPI_H2_OPTIONS  more H2 URL settings appended as they are, e.g. ";RETENTION_TIME=0"
- *   (env only)     HAPI_H2_HOUSEKEEPING_MS  period of H2Housekeeper with WRITE_DELAY=0 (default 5000, 0: off)
+ *   (env only)     HAPI_H2_HOUSEKEEPING_MS  period of H2Housekeeper with WRITE_DELAY=0 (default 1000, 0: off)
  * </pre>
  */
 public final class ServerSettings {
@@ -36,7 +36,7 @@ public final class ServerSettings {
 		h2Sync = theH2Sync;
 		h2Options = theH2Options;
 		String housekeeping = System.getenv("HAPI_H2_HOUSEKEEPING_MS");
-		h2HousekeepingMillis = isBlank(housekeeping) ? 5_000 : Long.parseLong(housekeeping.trim());
+		h2HousekeepingMillis = isBlank(housekeeping) ? 1_000 : Long.parseLong(housekeeping.trim());
 	}
 
 	public static ServerSettings parse(String[] theArgs) {
