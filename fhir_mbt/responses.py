@@ -25,7 +25,13 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
   disabled ancestor) are absent; enabled required items are answered when
   the status is ``completed`` or ``amended`` (an item is only required
   within a group that is present);
-- read-only calculated items hold what their expression computes.
+- read-only calculated items hold what their expression computes;
+- for ``completed`` and ``amended`` responses, every ``questionnaire-constraint``
+  (on the Questionnaire, or on an item for each enabled occurrence of it)
+  holds: its FHIRPath ``expression``, evaluated with the response as
+  ``%resource`` and the item (or the response) as context, must not be
+  false; a breach is reported with the constraint's ``human`` text and its
+  ``severity``.
 """
 
 from __future__ import annotations
@@ -38,11 +44,13 @@ from typing import Any
 from fhir_mbt.compiled_questionnaire import CompiledQuestionnaire, ItemDef, compile_questionnaire
 from fhir_mbt.content import ContentIndex, shipped, split_canonical
 from fhir_mbt.errors import ContentError
+from fhir_mbt.fhirpath import CompiledExpression, compile_expression
 from fhir_mbt.response_errors import ResponseInvalid
 from fhir_mbt.response_view import ResponseView, answer_value
 from fhir_mbt.scoring import calculate
 
 __all__ = [
+    "CONSTRAINT_EXTENSION",
     "LINK_ID_EXTENSION",
     "STATUSES",
     "validate_response",
@@ -53,6 +61,7 @@ __all__ = [
 ]
 
 LINK_ID_EXTENSION = "http://fhir-mbt.org/fhir/StructureDefinition/issue-linkId"
+CONSTRAINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaire-constraint"
 STATUSES = frozenset({"in-progress", "completed", "amended", "entered-in-error", "stopped"})
 _NEEDS_REQUIRED = frozenset({"completed", "amended"})
 
@@ -222,6 +231,60 @@ def _coding_check(defn: ItemDef):
     return coding
 
 
+def _unanswered(defn: ItemDef) -> str:
+    """The message for a required item left out, naming the question by its text where it has one."""
+    what = "group" if defn.type == "group" else "item"
+    if isinstance(defn.text, str) and defn.text.strip():
+        return f"required {what} {defn.link_id!r} ({defn.text.strip()!r}) is not answered"
+    return f"required {what} {defn.link_id!r} is not answered"
+
+
+class _Constraint:
+    """One ``questionnaire-constraint``: key, severity, human text and the compiled expression."""
+
+    __slots__ = ("key", "severity", "human", "expression")
+
+    def __init__(self, key: str, severity: str, human: str, expression: CompiledExpression):
+        self.key, self.severity, self.human, self.expression = key, severity, human, expression
+
+
+def _read_constraints(element: dict, where: str) -> list[_Constraint]:
+    out = []
+    for ext in element.get("extension", ()):
+        if not isinstance(ext, dict) or ext.get("url") != CONSTRAINT_EXTENSION:
+            continue
+        parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
+                 for e in ext.get("extension", ()) if isinstance(e, dict)}
+        expression, human = parts.get("expression"), parts.get("human")
+        if not isinstance(expression, str) or not isinstance(human, str):
+            raise ContentError(f"{where}: a questionnaire-constraint needs an expression and a human text")
+        severity = parts.get("severity") if parts.get("severity") in ("error", "warning") else "error"
+        out.append(_Constraint(str(parts.get("key") or ""), severity, human, compile_expression(expression)))
+    return out
+
+
+#: id(compiled questionnaire) -> (it, [(item definition or None for the Questionnaire, constraints)]).
+_CONSTRAINTS: dict[int, tuple[CompiledQuestionnaire, list]] = {}
+
+
+def _constraints_of(compiled: CompiledQuestionnaire) -> list[tuple[ItemDef | None, list[_Constraint]]]:
+    hit = _CONSTRAINTS.get(id(compiled))
+    if hit is not None and hit[0] is compiled:
+        return hit[1]
+    found = []
+    root = _read_constraints(compiled.questionnaire, "Questionnaire")
+    if root:
+        found.append((None, root))
+    for defn in compiled.walk():
+        own = _read_constraints(defn.item, f"item {defn.link_id!r}")
+        if own:
+            found.append((defn, own))
+    if len(_CONSTRAINTS) > 64:
+        _CONSTRAINTS.clear()
+    _CONSTRAINTS[id(compiled)] = (compiled, found)
+    return found
+
+
 def _comparable(key: str, value: Any) -> Any:
     if key == "valueQuantity":
         return value.get("value")
@@ -308,7 +371,7 @@ class _Validator:
         for d in defs:
             if d.required and d.link_id not in present and d.type != "display":
                 if self.view.is_enabled(d, None, scope):
-                    self.error("required", where, f"required item {d.link_id!r} is not answered", d.link_id)
+                    self.error("required", where, _unanswered(d), d.link_id)
 
     def item(self, node: dict, defn: ItemDef, where: str, i: int, scope: tuple):
         """Check item ``i`` of the list at ``where``; ``scope`` is that of the list."""
@@ -332,7 +395,7 @@ class _Validator:
                        f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id)
         if answers is None:
             if defn.required and self.status in _NEEDS_REQUIRED:
-                self.error("required", f"{where}.item[{i}]", f"required item {link_id!r} is not answered", link_id)
+                self.error("required", f"{where}.item[{i}]", _unanswered(defn), link_id)
             return
         if not isinstance(answers, list) or not answers:
             self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id)
@@ -433,6 +496,31 @@ class _Validator:
                     self.error("value", loc, f"answer to {link_id!r} is {word} {limit}", link_id)
             except TypeError:
                 continue
+
+    # ------------------------------------------------------------- constraints
+    def constraints(self):
+        """Check the questionnaire-constraints of a completed or amended response (drafts stay free)."""
+        if self.status not in _NEEDS_REQUIRED:
+            return
+        compiled, view = self.compiled, self.view
+        for defn, rules in _constraints_of(compiled):
+            if defn is None:
+                targets = [(self.response, "QuestionnaireResponse", None)]
+            else:
+                targets = []
+                for node in view.nodes(defn.link_id):
+                    if not view.is_enabled(defn, node):
+                        continue
+                    where, i = self.locations.get(id(node), ("QuestionnaireResponse", None))
+                    targets.append((node, where if i is None else f"{where}.item[{i}]", defn.link_id))
+            for context, loc, link_id in targets:
+                for rule in rules:
+                    result = rule.expression.evaluate(
+                        self.response, context=context, questionnaire=compiled.questionnaire,
+                        variables=view.variables(defn, context), weights=compiled.weight_of)
+                    if result == [False]:
+                        about = f" ({link_id})" if link_id else ""
+                        self.error("invariant", loc, f"{rule.human}{about}", link_id, severity=rule.severity)
 
     # ----------------------------------------------------------- calculations
     def calculations(self):
@@ -607,6 +695,7 @@ def validate_and_score(
     validator = _Validator(response, compiled)
     try:
         validator.items(response.get("item"), compiled.items, "QuestionnaireResponse", (), None)
+        validator.constraints()
     except ContentError as exc:
         validator.error("processing", "QuestionnaireResponse", f"the Questionnaire's logic failed: {exc}")
     if not any(i["severity"] in ("error", "fatal") for i in validator.issues):
