@@ -33,7 +33,7 @@ from fhir_mbt.response_errors import ResponseError
 from fhir_mbt.responses import issue_link_id, validate_response
 from fhir_mbt.scoring import apply_scores
 from smart_app import ehr
-from smart_app.dashboard_data import questionnaire_id
+from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
 from smart_app.questionnaire_form import FormError, build_form, overlay_post, parse_form, walk_fields
@@ -201,6 +201,23 @@ def revise_formulation():
     names = {f.link_id: f.name for f in walk_fields(fields)}
     overlay_post(fields, {names["revision.is-revision"]: ["yes"],
                           names["revision.previous"]: [f"QuestionnaireResponse/{latest['id']}"]})
+    return _render(questionnaire, fields, action=url_for("forms.new", qid=qid),
+                   submission_id=_issue_submission(qid))
+
+
+@bp.get("/mbt-crisis-plan/revise")
+@launched
+def revise_crisis_plan():
+    """A crisis plan revision that starts from the newest plan (a formulation's or an earlier revision)."""
+    qid = terminology.CRISIS_PLAN
+    questionnaire = _questionnaire(qid)
+    patient, responses = read_patient_record(g.fhir, g.tokens.patient)
+    source = build_view(responses, patient, shipped()).crisis_plan_source
+    if source is None:
+        return redirect(url_for("forms.new", qid=terminology.FORMULATION))
+    fields = build_form(questionnaire, shipped(), source.response)
+    names = {f.link_id: f.name for f in walk_fields(fields)}
+    overlay_post(fields, {names["crisis-plan.previous"]: [f"QuestionnaireResponse/{source.id}"]})
     return _render(questionnaire, fields, action=url_for("forms.new", qid=qid),
                    submission_id=_issue_submission(qid))
 
@@ -427,8 +444,11 @@ def _send(write, again, *, success):
 def _field_errors(outcome: dict, questionnaire: dict, posted) -> tuple[dict[str, str], list[str]]:
     """Issues of an OperationOutcome put beside their questions (by linkId)."""
     by_link: dict[str, list[str]] = {}
+    groups = set()
     for f in walk_fields(build_form(questionnaire, shipped())):
         by_link.setdefault(f.link_id, []).append(f.name)
+        if f.type == "group":
+            groups.add(f.link_id)
     errors: dict[str, str] = {}
     general: list[str] = []
     for issue in outcome.get("issue", []):
@@ -437,7 +457,8 @@ def _field_errors(outcome: dict, questionnaire: dict, posted) -> tuple[dict[str,
         message = issue.get("diagnostics", "invalid answer")
         candidates = by_link.get(issue_link_id(issue) or "", [])
         if candidates and issue.get("code") == "required":
-            message = "This question needs an answer."
+            link_id = issue_link_id(issue)
+            message = "This section needs answers." if link_id in groups else "This question needs an answer."
         if candidates:
             target = next((n for n in candidates if n in posted), candidates[0])
             errors.setdefault(target, message)

@@ -34,6 +34,8 @@ MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 CALCULATED = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 HIDDEN = "http://hl7.org/fhir/StructureDefinition/questionnaire-hidden"
 ENTRY_FORMAT = "http://hl7.org/fhir/StructureDefinition/entryFormat"
+#: A display item with this code gets the site's crisis line shown beside it.
+CRISIS_LINE_NOTICE = ("http://fhir-mbt.org/fhir/CodeSystem/mbt", "crisis-line-notice")
 
 VALUE_KEYS = {
     "boolean": "valueBoolean",
@@ -115,6 +117,7 @@ class Field:
     read_only: bool = False
     calculated: bool = False
     hidden: bool = False
+    crisis_line: bool = False
     options: list[Option] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     other_text: str = ""
@@ -209,6 +212,7 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         read_only=bool(item.get("readOnly")),
         calculated=_ext(item, CALCULATED) is not None,
         hidden=_ext_value(item, HIDDEN) is True,
+        crisis_line=any((c.get("system"), c.get("code")) == CRISIS_LINE_NOTICE for c in item.get("code", ())),
         enable_when=_enable_when(item),
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),
@@ -403,6 +407,7 @@ def overlay_post(fields: list[Field], form: Mapping[str, list[str]], errors: Map
     shown again after a problem keeps exactly what the person typed."""
     for f in fields:
         if f.type == "group":
+            f.error = errors.get(f.name, f.error)
             for instance in f.instances:
                 overlay_post(instance, form, errors)
             continue
