@@ -242,7 +242,9 @@ def view(rid):
     response = _load(rid)
     questionnaire = _questionnaire(questionnaire_id(response))
     fields = build_form(questionnaire, shipped(), response)
+    # Scores hidden from patients (questionnaire-hidden) are still the clinician's to read here.
     return render_template("response.html", questionnaire=questionnaire, fields=fields, response=response,
+                           all_fields=list(walk_fields(fields)),
                            can_write=_can_write() and response.get("status") in EDITABLE,
                            ctx=g.tokens.context, patient=None)
 

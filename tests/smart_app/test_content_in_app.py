@@ -107,3 +107,10 @@ def test_patient_copy_leaves_out_a_diagnosis_not_yet_shared(client, ehr, example
     assert "Narcissistic personality disorder" not in html
     assert "The diagnosis we talked about" not in html
     assert "Your crisis plan" in html and "phone someone while I walk" in html
+
+
+def test_clinician_sees_the_hidden_scores_when_reading_a_checkin(launched, ehr):
+    html = launched.get("/forms/r/peter-checkin-27").get_data(as_text=True)
+    scores = html[html.index("<h2>Scores</h2>"):]
+    assert "Steadiness of self-worth (0-4)" in scores[:scores.index("</section>")]
+    assert 'data-link-id="checkin.score.self-worth"' not in html
