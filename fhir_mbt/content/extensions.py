@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
+from fhir_mbt.errors import ContentError
+
 __all__ = [
     "CALCULATED_EXPRESSION",
+    "CONSTRAINT",
     "CQF_CALCULATED_VALUE",
     "ENABLE_WHEN_EXPRESSION",
     "ENTRY_FORMAT",
@@ -29,6 +32,7 @@ __all__ = [
     "UNIT",
     "VARIABLE",
     "calculated_value",
+    "constraints",
     "extensions",
     "fhirpath",
     "has",
@@ -54,6 +58,7 @@ MIN_LENGTH = _CORE + "minLength"
 REGEX = _CORE + "regex"
 MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
 ITEM_CONTROL = _CORE + "questionnaire-itemControl"
+CONSTRAINT = _CORE + "questionnaire-constraint"
 HIDDEN = _CORE + "questionnaire-hidden"
 ENTRY_FORMAT = _CORE + "entryFormat"
 #: On the value of minValue/maxValue: a bound computed when answering (SDC "cqf-calculatedValue").
@@ -141,3 +146,21 @@ def variables(element: Mapping) -> tuple[tuple[str, str], ...]:
         if expr.get("language") == "text/fhirpath" and expr.get("name") and expr.get("expression"):
             out.append((expr["name"], expr["expression"]))
     return tuple(out)
+
+
+def constraints(element: Mapping) -> list[tuple[str, str, str, str]]:
+    """The ``questionnaire-constraint`` rules of an element as (key, severity, human text, FHIRPath).
+
+    Severity is ``error`` unless the rule says ``warning``. A rule without
+    an expression or a human text is a defect of the content.
+    """
+    out = []
+    for found in extensions(element, CONSTRAINT):
+        parts = {e.get("url"): next((v for k, v in e.items() if k.startswith("value")), None)
+                 for e in found.get("extension", ()) if isinstance(e, dict)}
+        expression, human = parts.get("expression"), parts.get("human")
+        if not isinstance(expression, str) or not isinstance(human, str):
+            raise ContentError("a questionnaire-constraint needs an expression and a human text")
+        severity = parts.get("severity") if parts.get("severity") in ("error", "warning") else "error"
+        out.append((str(parts.get("key") or ""), severity, human, expression))
+    return out

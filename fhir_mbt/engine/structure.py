@@ -3,9 +3,9 @@
 :class:`StructureCheck` walks the response once, item by item beside the
 compiled Questionnaire: linkIds in place and in order, repeats, groups versus
 questions, enabled-ness (through :class:`~fhir_mbt.engine.view.ResponseView`),
-required items when the status is final, and, once the walk found no error,
-the calculated items (scoring computes them; this compares). Each answer is
-handed to :mod:`fhir_mbt.engine.answers`.
+required items and cross-answer constraints when the status is final, and,
+once the walk found no error, the calculated items (scoring computes them;
+this compares). Each answer is handed to :mod:`fhir_mbt.engine.answers`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from fhir_mbt.engine.answers import Bound, calculated_bounds, check_answer, fast_checks
 from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.compiled import CompiledQuestionnaire, ItemDef
+from fhir_mbt.engine.constraints import check_constraints
 from fhir_mbt.engine.outcome import issue
 from fhir_mbt.engine.scoring import calculate
 from fhir_mbt.engine.view import ResponseView, answer_value
@@ -26,6 +27,14 @@ __all__ = ["NEEDS_REQUIRED", "StructureCheck"]
 
 #: The statuses under which required items must be answered (drafts stay free).
 NEEDS_REQUIRED = frozenset({"completed", "amended"})
+
+
+def _unanswered(defn: ItemDef) -> str:
+    """The message for a required item left out, naming the question by its text where it has one."""
+    what = "group" if defn.type == "group" else "item"
+    if isinstance(defn.text, str) and defn.text.strip():
+        return f"required {what} {defn.link_id!r} ({defn.text.strip()!r}) is not answered"
+    return f"required {what} {defn.link_id!r} is not answered"
 
 
 class StructureCheck:
@@ -125,7 +134,7 @@ class StructureCheck:
         for d in defs:
             if d.required and d.link_id not in present and d.type != "display":
                 if self.view.is_enabled(d, None, scope):
-                    self.error("required", where, f"required item {d.link_id!r} is not answered", d.link_id)
+                    self.error("required", where, _unanswered(d), d.link_id)
 
     def item(self, node: dict, defn: ItemDef, where: str, i: int, scope: tuple):
         """Check item ``i`` of the list at ``where``; ``scope`` is that of the list."""
@@ -149,7 +158,7 @@ class StructureCheck:
                        f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id)
         if answers is None:
             if defn.required and self.status in NEEDS_REQUIRED:
-                self.error("required", f"{where}.item[{i}]", f"required item {link_id!r} is not answered", link_id)
+                self.error("required", f"{where}.item[{i}]", _unanswered(defn), link_id)
             return
         if not isinstance(answers, list) or not answers:
             self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id)
@@ -177,6 +186,12 @@ class StructureCheck:
                          self.today.isoformat() if bounds is not None and self.today else None)
             if defn.children or answer.get("item") is not None:
                 self.items(answer.get("item"), defn.children, aloc, scope + (id(node),), defn)
+
+    # ------------------------------------------------------------- constraints
+    def constraints(self):
+        """Check the questionnaire-constraints of a completed or amended response (drafts stay free)."""
+        if self.status in NEEDS_REQUIRED:
+            check_constraints(self.response, self.compiled, self.view, self.locations, self.error)
 
     # ----------------------------------------------------------- calculations
     def calculations(self):

@@ -28,7 +28,10 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
   disabled ancestor) are absent; enabled required items are answered when
   the status is ``completed`` or ``amended`` (an item is only required
   within a group that is present);
-- read-only calculated items hold what their expression computes.
+- read-only calculated items hold what their expression computes;
+- for ``completed`` and ``amended`` responses, every ``questionnaire-constraint``
+  holds (:mod:`fhir_mbt.engine.constraints`): a breach is reported with the
+  constraint's ``human`` text and its ``severity``.
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ def validate_and_score(
     validator = StructureCheck(response, compiled, today)
     try:
         validator.items(response.get("item"), compiled.items, "QuestionnaireResponse", (), None)
+        validator.constraints()
     except ContentError as exc:
         validator.error("processing", "QuestionnaireResponse", f"the Questionnaire's logic failed: {exc}")
     if not any(i["severity"] in ("error", "fatal") for i in validator.issues):

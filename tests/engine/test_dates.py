@@ -80,8 +80,21 @@ def test_the_clinical_dates_are_the_ones_bounded():
     assert {(terminology.SESSION_RECORD, "session.date"), (terminology.FORMULATION, "agreement.date")} <= bounded
 
 
-@pytest.mark.parametrize("qid,defn", list(_date_items()), ids=lambda v: getattr(v, "link_id", v))
-def test_every_date_question_is_bounded_the_sdc_way(qid, defn):
+#: Dates that look ahead (a plan is reviewed by then): bounded, but the future is their point.
+FORWARD = {"crisis.review-date"}
+
+
+@pytest.mark.parametrize("qid,defn", [(q, d) for q, d in _date_items() if d.link_id in FORWARD],
+                         ids=lambda v: getattr(v, "link_id", v))
+def test_dates_that_look_ahead_have_static_bounds_only(qid, defn):
+    assert defn.min_value == ("valueDate", "1900-01-01")
+    assert defn.max_value == ("valueDate", "2099-12-31")
+    assert defn.max_calculated is None and ext.calculated_value(defn.item, ext.MAX_VALUE) is None
+
+
+@pytest.mark.parametrize("qid,defn", [(q, d) for q, d in _date_items() if d.link_id not in FORWARD],
+                         ids=lambda v: getattr(v, "link_id", v))
+def test_every_event_date_is_bounded_the_sdc_way(qid, defn):
     """A static minValue, and a maxValue whose value carries cqf-calculatedValue = today().
 
     The maxValue also has a static value, a far-future fallback for renderers

@@ -14,8 +14,8 @@ import datetime as dt
 import json
 
 from app_helpers import launch
-from fhir_mbt.content import definitions_dir, shipped
-from smart_app.dashboard_data import RISK_WINDOW_DAYS, build_view
+from fhir_mbt.content import definitions_dir, shipped, terminology
+from smart_app.dashboard_data import RISK_WINDOW_DAYS, SESSION_RISK_QUESTIONS, build_view
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -45,7 +45,7 @@ def _checkin_with_thoughts(responses: list[dict], day: dt.date, rid: str = "chec
     checkin["id"] = rid
     checkin["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:00000000-0000-4000-8000-{rid.encode().hex()[:12]}"}
     checkin["authored"] = f"{day.isoformat()}T09:00:00Z"
-    assert set_answer(checkin, "checkin.risk.thoughts", [{"valueBoolean": True}])
+    assert set_answer(checkin, "checkin.risk.suicide-thoughts", [{"valueBoolean": True}])
     return checkin
 
 
@@ -54,8 +54,9 @@ def _clear_session(responses: list[dict], date: str, rid: str = "session-mistype
     session["id"] = rid
     session["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:00000000-0000-4000-8000-{rid.encode().hex()[:12]}"}
     assert set_answer(session, "session.date", [{"valueDate": date}])
-    for link_id in ("risk.self-harm", "risk.suicidal-thoughts"):
-        set_answer(session, link_id, [{"valueBoolean": False}])
+    no = {"valueCoding": {"system": terminology.CODE_SYSTEM, "code": "risk-no", "display": "No"}}
+    for link_id, _ in SESSION_RISK_QUESTIONS:
+        set_answer(session, link_id, [no])
     return session
 
 
@@ -72,7 +73,7 @@ def test_a_future_dated_record_does_not_hide_risk_from_this_week():
                   _clear_session(responses, "2062-11-30")]
     risk = _view(responses).risk
     assert risk is not None
-    assert any("thoughts of self-harm or suicide" in r for r in risk["reasons"])
+    assert any("thoughts of suicide" in r for r in risk["reasons"])
 
 
 def test_a_clear_record_dated_today_does_not_hide_risk_from_this_week():
@@ -156,4 +157,4 @@ def test_dashboard_alerts_on_this_weeks_risk_despite_a_session_dated_2062(client
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
     assert 'class="risk-alert"' in html
-    assert "thoughts of self-harm or suicide" in html
+    assert "thoughts of suicide" in html
