@@ -41,20 +41,23 @@ def long_history(ehr, *, sessions: int = 260, rfq: int = 20, checkins: int = 0) 
 
 
 def hidden_fields(html: str) -> dict:
-    """The hidden fields of a rendered form: CSRF token, submission id, version."""
+    """The hidden fields of a rendered form: CSRF token, submission id, version, and the
+    patient, launch and form it was opened for."""
     out = {
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
         "submission_id": re.search(r'name="submission_id" value="([^"]*)"', html).group(1),
     }
-    version = re.search(r'name="version_id" value="([^"]*)"', html)
-    if version:
-        out["version_id"] = version.group(1)
+    for name in ("version_id", "patient", "launch", "form", "duplicate_ok"):
+        found = re.search(rf'type="hidden" name="{name}" value="([^"]*)"', html)
+        if found:
+            out[name] = found.group(1)
     return out
 
 
 def form_csrf(client, path: str) -> dict:
-    """The hidden fields (CSRF token, submission id, version) of the form at ``path``."""
-    return hidden_fields(client.get(path).get_data(as_text=True))
+    """The hidden fields (CSRF token, submission id, version, patient, launch) of the form at
+    ``path`` (following the redirect that names a new form's submission in its URL)."""
+    return hidden_fields(client.get(path, follow_redirects=True).get_data(as_text=True))
 
 
 def post_data_from_response(questionnaire: dict, response: dict) -> dict[str, list[str]]:
