@@ -302,7 +302,17 @@ def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | Non
     if not current:
         return refuse("The FHIR server did not say which version of this record it holds, so a change could "
                       "overwrite someone else's. Nothing was saved.", 502)
+    target = Target(questionnaire, posted, submission_id, action, base=base, version=current)
     if not sent or not _VERSION.match(sent) or sent != current:
-        return refuse("Someone else saved this record after you opened it. Your answers are below and nothing "
-                      "was overwritten: open the record again to see their version, then re-apply your changes.")
-    return save(Target(questionnaire, posted, submission_id, action, base=base, version=current))
+        complete = request.form.get("action") == "complete"
+        if (base.get("status") in FINAL) == complete:
+            ours = candidate(target, complete)
+            if ours is not None and saving.same_answers(base, ours):
+                # The version after the one this page was opened at already says this (a second click).
+                flash("This record was already saved; nothing was written twice.", "info")
+                return redirect(url_for("dashboard.index") if complete else url_for("forms.edit", rid=rid))
+        if submissions.last_attempt(submission_id) != saving.fingerprint(base):
+            return refuse("Someone else saved this record after you opened it. Your answers are below and nothing "
+                          "was overwritten: open the record again to see their version, then re-apply your changes.")
+        # The newer version is this page's own earlier save, which seemed to fail: change it.
+    return save(target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from urllib.parse import urlencode
 
@@ -84,3 +85,36 @@ def field_name(questionnaire: dict, link_id: str) -> str:
         if field.link_id == link_id:
             return field.name
     raise KeyError(link_id)
+
+
+# --- forms of the example patient --------------------------------------------------------
+
+SESSION = "mbt-session-record"
+#: A session date the example patient has no record for (yesterday: in the past, not in the examples).
+NEW_SESSION_DATE = (_dt.date.today() - _dt.timedelta(days=1)).isoformat()
+
+
+def questionnaire(qid):
+    from fhir_mbt.content import shipped, terminology
+
+    return shipped().get(terminology.questionnaire_url(qid))
+
+
+def example_response(ehr, qid):
+    """The example patient's first QuestionnaireResponse of form ``qid`` on the fake server."""
+    found = [r for r in ehr.of_type("QuestionnaireResponse") if r["questionnaire"].split("|")[0].endswith("/" + qid)]
+    return sorted(found, key=lambda r: r["authored"])[0]
+
+
+def form_data(ehr, qid):
+    """A post filled in like the example patient's first record of ``qid``, for a new occasion."""
+    q = questionnaire(qid)
+    data = post_data_from_response(q, example_response(ehr, qid))
+    if qid == SESSION:
+        data[field_name(q, "session.date")] = [NEW_SESSION_DATE]
+    return data
+
+
+def ours(ehr, resource_type):
+    """The resources of ``resource_type`` written by the test (not the example patient's)."""
+    return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]

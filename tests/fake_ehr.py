@@ -39,6 +39,7 @@ class FakeEhr:
         self.fail_next: list[tuple[int, dict | str]] = []
         self.faults: list[dict] = []
         self.token_lifetime = 3600
+        self.need_patient_banner = True
         self.fhir_requests: list = []
         self._register()
 
@@ -110,7 +111,7 @@ class FakeEhr:
             "scope": grant["scope"],
             "refresh_token": refresh,
             "patient": grant["patient"],
-            "need_patient_banner": True,
+            "need_patient_banner": self.need_patient_banner,
         }
 
     def expire_all_tokens(self):
@@ -136,18 +137,20 @@ class FakeEhr:
         grant = self.access_tokens.get(token)
         return bool(grant) and grant["expires"] > time.time()
 
-    def fault(self, *, method: str = "POST", path: str = "", after_write: bool = False, status: int = 500,
-              body: dict | str | None = None, timeout: bool = False, times: int = 1) -> None:
-        """Fail the next ``times`` requests of ``method`` to ``path`` ("" is the base: transactions):
-        answer ``status`` (or time out) before doing anything, or ``after_write``."""
-        self.faults.append({"method": method, "path": path, "after": after_write, "status": status, "times": times,
-                            "body": body if body is not None else _outcome("exception", "injected failure"),
-                            "timeout": timeout})
+    def fault(self, *, method: str = "POST", path: str = "", query: str = "", after_write: bool = False,
+              status: int = 500, body: dict | str | None = None, timeout: bool = False, times: int = 1) -> None:
+        """Fail the next ``times`` requests of ``method`` to ``path`` ("" is the base: transactions)
+        whose query contains ``query``: answer ``status`` (or time out) before doing anything,
+        or ``after_write``."""
+        self.faults.append({"method": method, "path": path, "query": query, "after": after_write, "status": status,
+                            "times": times, "timeout": timeout,
+                            "body": body if body is not None else _outcome("exception", "injected failure")})
 
     def _fault_for(self, request) -> dict | None:
         path = urlsplit(request.url).path[len(urlsplit(self.iss).path):].strip("/")
         for fault in self.faults:
-            if fault["times"] > 0 and fault["method"] == request.method and fault["path"] == path:
+            if (fault["times"] > 0 and fault["method"] == request.method and fault["path"] == path
+                    and fault["query"] in (urlsplit(request.url).query or "")):
                 fault["times"] -= 1
                 return fault
         return None

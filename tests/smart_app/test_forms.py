@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlsplit
 
 import pytest
 
-from app_helpers import field_name, form_csrf, launch, post_data_from_response
+from app_helpers import (
+    example_response,
+    field_name,
+    form_csrf,
+    form_data,
+    launch,
+    ours,
+    post_data_from_response,
+    questionnaire,
+)
 from fhir_mbt.content import terminology
 from fhir_mbt.content import shipped
 from smart_app.questionnaire_form import build_form, walk_fields
 
 SESSION = "mbt-session-record"
-
-
-def questionnaire(qid):
-    return shipped().get(terminology.questionnaire_url(qid))
-
-
-def example_response(ehr, qid):
-    found = [r for r in ehr.of_type("QuestionnaireResponse") if r["questionnaire"].split("|")[0].endswith("/" + qid)]
-    return sorted(found, key=lambda r: r["authored"])[0]
-
-
-#: A session date the example patient has no record for (yesterday: a date in the past, not in the examples).
-NEW_SESSION_DATE = (dt.date.today() - dt.timedelta(days=1)).isoformat()
-
-
-def form_data(ehr, qid):
-    """A post filled in like the example patient's first record of ``qid``, for a new occasion."""
-    q = questionnaire(qid)
-    data = post_data_from_response(q, example_response(ehr, qid))
-    if qid == SESSION:
-        data[field_name(q, "session.date")] = [NEW_SESSION_DATE]
-    return data
 
 
 def session_post(ehr, **overrides):
@@ -47,10 +33,6 @@ def session_post(ehr, **overrides):
         else:
             data[name] = values if isinstance(values, list) else [values]
     return data
-
-
-def ours(ehr, resource_type):
-    return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]
 
 
 def submit(client, path, data, action="complete", hidden=None):
