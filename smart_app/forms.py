@@ -178,12 +178,13 @@ def _other_context(posted, submission_id, version):
         submissions.hold(request.path, posted, patient=form_patient, submission_id=submission_id,
                          version=version, reason="other-patient")
         qid = request.form.get("form", "")
-        fields = title = None
+        answers = title = None
         if qid in FORMS:
             questionnaire = questionnaire_for(qid)
-            fields, title = overlay_post(build_form(questionnaire, shipped()), posted), questionnaire.get("title")
+            answers = _answered(overlay_post(build_form(questionnaire, shipped()), posted))
+            title = questionnaire.get("title")
         log.warning("a form for another patient than the one open was refused")
-        return other_patient_page(form_patient, kept=True, fields=fields, title=title)
+        return other_patient_page(form_patient, kept=True, answers=answers, title=title)
     if form_patient and not stale_form() and request.form.get("launch") == ehr.launch_id():
         return None
     # A form of an earlier launch (or one that does not say whose it is): show it
@@ -191,6 +192,19 @@ def _other_context(posted, submission_id, version):
     submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
                      version=version, reason="relaunched")
     return redirect(request.path, code=303)
+
+
+def _answered(fields) -> list[tuple[str, list[str]]]:
+    """(question, answers) for every question answered in a post, in form order, as labels."""
+    out = []
+    for f in walk_fields(fields):
+        if f.type in ("group", "display") or f.calculated:
+            continue
+        labels = {o.token: o.label for o in f.options} | ({"yes": "Yes", "no": "No"} if f.type == "boolean" else {})
+        values = [labels.get(v, v) for v in f.values] + ([f.other_text] if f.other_text else [])
+        if values:
+            out.append((f.text, values))
+    return out
 
 
 @bp.post("/<qid>/new")

@@ -63,14 +63,14 @@ def banner() -> dict:
     return named(patient_id)
 
 
-def other_patient_page(page_patient: str, *, kept: bool = False, fields=None, title: str = ""):
+def other_patient_page(page_patient: str, *, kept: bool = False, answers=None, title: str = ""):
     """The page a stale tab gets: whose page it was, who is open now, nothing done."""
     return render_template(
         "other_patient.html",
         was=named(page_patient),
         now=banner(),
         kept=kept,
-        fields=fields,
+        answers=answers,
         form_title=title,
         ctx=g.tokens.context,
         patient=None,
