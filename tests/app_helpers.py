@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
+
+import requests
 
 from fake_ehr import ISS
+
+
+class Browser(requests.Session):
+    """A clinician's browser for the end-to-end tests: follows redirects one hop at a time,
+    keeping cookies as a browser on localhost does (it sends the app's Secure cookie over
+    loopback http)."""
+
+    TIMEOUT = 120
+
+    def request(self, method, url, *args, allow_redirects=True, **kwargs):
+        kwargs.setdefault("timeout", self.TIMEOUT)
+        for _ in range(10):
+            answer = super().request(method, url, *args, allow_redirects=False, **kwargs)
+            for cookie in self.cookies:
+                cookie.secure = False  # loopback http is a secure context for browsers
+            if not allow_redirects or answer.status_code not in (301, 302, 303, 307, 308):
+                return answer
+            url = urljoin(url, answer.headers["Location"])
+            if answer.status_code in (301, 302, 303):
+                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("data", "json")}
+        raise AssertionError("too many redirects")
 
 
 def launch(client, ehr, *, patient=None, standalone=False):

@@ -1,17 +1,17 @@
 """The product against the real thing: HAPI FHIR, the EHR sandbox and the app, on loopback.
 
-A clinician here is a :class:`Browser`: a ``requests`` session that follows
-redirects itself and, like a browser on localhost, sends the app's Secure
+A clinician here is a :class:`app_helpers.Browser`: a ``requests`` session that
+follows redirects itself and, like a browser on localhost, sends the app's Secure
 cookie over loopback http.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
-from app_helpers import field_name, post_data_from_response
+from app_helpers import Browser, field_name, post_data_from_response
 from app_helpers import hidden_fields as hidden_of
 from fhir_mbt.content import terminology
 from fhir_mbt.content import shipped
@@ -22,23 +22,6 @@ from fhir_mbt.client import FhirClient
 PATIENT = "mbt-example-peter"
 CLINICIAN = "mbt-example-clinician"
 TIMEOUT = 120
-
-
-class Browser(requests.Session):
-    """Follows redirects one hop at a time, keeping cookies as a browser on localhost does."""
-
-    def request(self, method, url, *args, allow_redirects=True, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
-        for _ in range(10):
-            answer = super().request(method, url, *args, allow_redirects=False, **kwargs)
-            for cookie in self.cookies:
-                cookie.secure = False  # loopback http is a secure context for browsers
-            if not allow_redirects or answer.status_code not in (301, 302, 303, 307, 308):
-                return answer
-            url = urljoin(url, answer.headers["Location"])
-            if answer.status_code in (301, 302, 303):
-                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("data", "json")}
-        raise AssertionError("too many redirects")
 
 
 def clinician(stack) -> requests.Session:
