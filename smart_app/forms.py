@@ -27,9 +27,11 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from fhir_mbt.client import ResourceNotFound, Unauthorized
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM
+from fhir_mbt.errors import FhirMbtError
 from smart_app import ehr, saving, submissions
 from smart_app.dashboard_data import questionnaire_id
 from smart_app.errors import page
+from smart_app.fhir_errors import describe
 from smart_app.form_save import (
     EDITABLE,
     FINAL,
@@ -59,6 +61,7 @@ _HELD = {
                   "they are for this patient, then save.",
     "other-patient": "Your answers from the form you started earlier for this patient are back. Check them, "
                      "then save.",
+    "unreachable": "Your answers from before the FHIR server failed are back. Check them, then save.",
 }
 
 
@@ -241,7 +244,7 @@ def _ask_server(target: Target, issued: dict) -> dict:
         stored = saving.find(g.fhir, g.tokens.patient, ident)
     except Unauthorized:
         return issued
-    except Exception:  # noqa: BLE001 - any failure here only means "not known yet"
+    except (FhirMbtError, ValueError):  # not known yet: the conditional create that follows is safe
         log.warning("could not look up a record after an uncertain save")
         return issued
     if stored:
@@ -273,6 +276,14 @@ def _guarded(run, posted, submission_id, version):
         return page("Your sign-in has expired", "Nothing was saved yet, and your answers are kept. Open MBT again "
                     "from the patient's chart and the form comes back filled in.", 401,
                     saved="they come back when you open the app again.")
+    except FhirMbtError as exc:
+        # A read before any write failed (the record, a look-up): nothing was written.
+        submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
+                         version=version, reason="unreachable")
+        title, message, status = describe(exc)
+        log.warning("saving stopped before writing: %s", type(exc).__name__)
+        return page(title, message, status, saved="they come back when you press Try again.",
+                    retry_url=request.path)
 
 
 def _continue(target: Target, issued: dict):

@@ -2,7 +2,9 @@
 
 CSRF: each session holds a random token; every POST must send it back in the
 ``csrf_token`` field (or the ``X-CSRF-Token`` header), compared in constant
-time. Headers: a Content-Security-Policy with no inline script or style and
+time. A new launch in the same browser gets a new token; the previous one is
+still recognised on the two form-saving views only, which then write nothing
+and answer with a page that keeps the answers (a tab left open across a launch). Headers: a Content-Security-Policy with no inline script or style and
 ``frame-ancestors`` limited to the configured EHR origins, no referrer (so an
 authorization code in a URL never leaks), no caching of patient pages.
 """

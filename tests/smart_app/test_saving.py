@@ -304,3 +304,21 @@ def test_a_record_the_server_lost_is_written_again_not_dropped(launched, ehr):
     again = post(launched, CHECKIN, hidden, checkin_post(ehr, 12))
     assert again.status_code == 302, again.get_data(as_text=True)[:2000]
     assert len(stored_with(ehr, hidden["submission_id"])) == 1
+
+
+def test_a_failed_read_before_writing_keeps_the_answers(launched, ehr):
+    """Saving an edit first reads the record: when that read fails nothing is written and the
+    answers come back with "Try again"."""
+    _, hidden = open_form(launched, CHECKIN)
+    assert post(launched, CHECKIN, hidden, checkin_post(ehr, 12)).status_code == 302
+    [record] = stored_with(ehr, hidden["submission_id"])
+    edit = f"/forms/r/{record['id']}/edit"
+    page = form_csrf(launched, edit)
+    ehr.fault(method="GET", path=f"QuestionnaireResponse/{record['id']}", timeout=True)
+    answer = launched.post(edit, data={**checkin_post(ehr, 21), **page, "action": "complete"})
+    assert answer.status_code == 504
+    html = answer.get_data(as_text=True)
+    assert "Nothing was saved" in html and "Try again" in html
+    again = launched.get(edit).get_data(as_text=True)
+    assert 'value="21"' in again, "the answers are back on the form"
+    assert blow_up_values(ehr, record["id"]) == [12]
