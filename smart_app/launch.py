@@ -70,7 +70,8 @@ def callback():
     held = session.get("held_form")
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
         return redirect(held["url"])
-    return redirect(url_for("dashboard.index"))
+    # The dashboard's address names the patient, so a tab left on it is told, not switched, by a later launch.
+    return redirect(url_for("dashboard.index", patient=tokens.patient))
 
 
 def _why(exc: SmartError) -> str:

@@ -142,3 +142,16 @@ def test_an_edit_posted_for_another_patient_is_refused(launched, ehr):
     assert answer.status_code == 409
     assert "This form is for another patient" in answer.get_data(as_text=True)
     assert ehr.resources[("QuestionnaireResponse", "peter-session-01")]["meta"]["versionId"] == "1"
+
+
+def test_a_stale_dashboard_refreshed_after_another_launch_is_told(launched, ehr):
+    """The dashboard a launch lands on names its patient: reloading it in a tab left open
+    after another patient's launch says so instead of showing the other patient."""
+    ehr.put(BELLA)
+    landed = launch(launched, ehr)
+    peter_dashboard = landed.headers["Location"]
+    assert "patient=mbt-example-peter" in peter_dashboard
+    launch(launched, ehr, patient="bella")
+    page = launched.get(peter_dashboard)
+    assert page.status_code == 409
+    assert "This page is for another patient" in page.get_data(as_text=True)
