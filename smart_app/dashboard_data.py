@@ -157,7 +157,7 @@ def _entry(response: Mapping, date_link: str | None = None) -> Entry:
     return Entry(response, answers, date)
 
 
-#: Risk reported this many days before the newest risk answer still shows.
+#: Risk reported this many days before today still shows, whatever the records after it say.
 RISK_WINDOW_DAYS = 14
 
 
@@ -199,26 +199,49 @@ CHECKIN_RISK = ("checkin.risk.thoughts", "checkin.risk.acted", "checkin.risk.saf
 SESSION_RISK = ("risk.self-harm", "risk.suicidal-thoughts", "session.missed.risk-concern")
 
 
-def _risk(view: PatientView) -> dict | None:
-    """What to alert on: positive risk answers from the most recent records that asked.
+def _risk(view: PatientView, today: _dt.date) -> dict | None:
+    """What to alert on: every positive risk answer from the last :data:`RISK_WINDOW_DAYS` days.
 
-    Every positive answer within :data:`RISK_WINDOW_DAYS` of the newest
-    record that answered the risk questions is shown, so neither a later
-    record nor an amended older one can make a recent positive answer vanish.
+    The window counts back from today, not from the newest record, so no
+    record can push a recent positive answer out of it: not a later clear
+    one, not an amended older one, not one whose date was mistyped into the
+    future (2062-11-30). Positive answers dated after today show too. When
+    nothing in the window asked about risk, the window reaches back to the
+    last record on or before today that did, so silence does not clear an
+    unanswered alert; the window only ever widens.
     """
     findings = _risk_findings(view)
     if not findings:
         return None
-    newest = max(date for date, _, _ in findings)
-    try:
-        cutoff = (_dt.date.fromisoformat(newest[:10]) - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat()
-    except ValueError:
-        cutoff = newest
+    start = today
+    asked = [date for date, _, _ in findings if date[:10] <= today.isoformat()]
+    if asked:
+        try:
+            start = min(start, _dt.date.fromisoformat(max(asked)[:10]))
+        except ValueError:
+            pass
+    cutoff = (start - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat()
     recent = sorted((f for f in findings if f[0] >= cutoff and f[1]), key=lambda f: f[0], reverse=True)
     if not recent:
         return None
     levels = [level for _, _, level in recent if level]
     return {"reasons": [reason for _, reason, _ in recent], "level": levels[0] if levels else ""}
+
+
+CRISIS_PLAN = ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts")
+
+
+def _crisis_plan(formulations: list[Entry]) -> dict[str, str]:
+    """The crisis plan of the newest formulation that has one (oldest first in ``formulations``).
+
+    A revision saved without its crisis plan must not blank the plan shown
+    beside a risk alert.
+    """
+    for entry in reversed(formulations):
+        plan = {key: _display(_first(entry.answers, f"crisis.{key}", "")) for key in CRISIS_PLAN}
+        if any(plan.values()):
+            return plan
+    return {key: "" for key in CRISIS_PLAN}
 
 
 def _number(value: Any) -> float | None:
@@ -231,7 +254,9 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex) -> PatientView:
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex, *,
+               today: _dt.date | None = None) -> PatientView:
+    """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window."""
     view = PatientView(patient=patient_summary(patient))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations = []
@@ -257,11 +282,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
         entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
     if formulations:
         view.formulation = formulations[-1]
-        answers = view.formulation.answers
-        view.crisis_plan = {
-            key: _display(_first(answers, f"crisis.{key}", ""))
-            for key in ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts")
-        }
+        view.crisis_plan = _crisis_plan(formulations)
         for goal in groups(view.formulation.response.get("item"), "goal"):
             values = flatten(goal)
             view.goals.append(
@@ -271,7 +292,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                     "indicator": _display(_first(values, "goal.indicator")),
                 }
             )
-    view.risk = _risk(view)
+    view.risk = _risk(view, today or _dt.datetime.now(_dt.timezone.utc).date())
     view.series = {
         "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
         "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],

@@ -5,10 +5,17 @@ Field names encode where an answer belongs: ``a:<linkId>`` at the top level,
 ``a:<group>[<n>]/<linkId>`` inside the n-th instance of a repeating group (and
 so on, nested). Choice answers travel as ``system|code`` tokens. Nothing here
 knows about HTTP or FHIR servers: it is pure data in, data out.
+
+Limits are checked here before anything is sent, with the engine's rules: a
+text answer is at most :data:`~fhir_mbt.engine.answers.MAX_TEXT_LENGTH`
+characters (or the item's maxLength), and a date input carries the item's
+minValue/maxValue as ``min``/``max``, computed ones (``today()``) evaluated
+for the day :mod:`fhir_mbt.engine.clock` calls today.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +23,9 @@ from typing import Any, Iterable, Mapping
 
 from fhir_mbt.content import ContentIndex
 from fhir_mbt.content import extensions as ext
+from fhir_mbt.engine.answers import MAX_TEXT_LENGTH
+from fhir_mbt.engine.clock import latest_today
+from fhir_mbt.engine.fhirpath import ExpressionError, compile_expression
 from fhir_mbt.engine.outcome import issue_link_id
 
 __all__ = [
@@ -175,7 +185,26 @@ def response_answers(items: Iterable[Mapping]) -> dict[str, list]:
     return out
 
 
-def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping]) -> Field:
+def _bound(item: Mapping, url: str, today: dt.date) -> Any:
+    """A minValue/maxValue for the input: computed (``today()``) when the item says so, else static."""
+    calculated = ext.calculated_value(item, url)
+    if calculated:
+        try:
+            found = compile_expression(calculated[1]).evaluate({"resourceType": "QuestionnaireResponse"},
+                                                              today=today)
+        except ExpressionError:
+            found = []
+        if len(found) == 1 and isinstance(found[0], (str, int, float)):
+            return found[0]
+    return ext.value_of(item, url)
+
+
+def _text_limit(item: Mapping) -> int:
+    own = item.get("maxLength")
+    return own if isinstance(own, int) and not isinstance(own, bool) and 0 < own < MAX_TEXT_LENGTH else MAX_TEXT_LENGTH
+
+
+def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping], today: dt.date) -> Field:
     kind = item.get("type", "string")
     f = Field(
         link_id=item.get("linkId", ""),
@@ -196,7 +225,7 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
     unit = ext.value_of(item, ext.UNIT)
     if isinstance(unit, Mapping):
         f.unit = unit.get("display") or unit.get("code", "")
-    f.min, f.max = ext.value_of(item, ext.MIN_VALUE), ext.value_of(item, ext.MAX_VALUE)
+    f.min, f.max = _bound(item, ext.MIN_VALUE, today), _bound(item, ext.MAX_VALUE, today)
     if kind in ("choice", "open-choice"):
         f.options = _options(item, index)
     if kind == "group":
@@ -206,7 +235,8 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
             prefix = f"{name}[{n}]/" if f.repeats else f"{name}/"
             answers = response_answers(instances[n].get("item", ()))
             f.instances.append(
-                [_field(child, prefix + child["linkId"], index, answers.get(child["linkId"], [])) for child in item.get("item", ())]
+                [_field(child, prefix + child["linkId"], index, answers.get(child["linkId"], []), today)
+                 for child in item.get("item", ())]
             )
         f.children = f.instances[0] if f.instances else []
         return f
@@ -239,11 +269,17 @@ def _answer_text(kind: str, answer: Mapping) -> str:
     return ""
 
 
-def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | None = None) -> list[Field]:
-    """The field tree for a Questionnaire, filled from ``response`` if given."""
+def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | None = None, *,
+               today: dt.date | None = None) -> list[Field]:
+    """The field tree for a Questionnaire, filled from ``response`` if given.
+
+    ``today`` is the day computed bounds are evaluated for (default: the
+    engine's, see :mod:`fhir_mbt.engine.clock`).
+    """
+    today = today or latest_today()
     answers = response_answers((response or {}).get("item", ()))
     return [
-        _field(item, "a:" + item["linkId"], index, answers.get(item["linkId"], []))
+        _field(item, "a:" + item["linkId"], index, answers.get(item["linkId"], []), today)
         for item in questionnaire.get("item", ())
     ]
 
@@ -300,11 +336,17 @@ def _convert(item: Mapping, raw: str, options: dict[str, dict]) -> dict:
         except ValueError:
             raise ValueError("enter a number") from None
     if kind in ("string", "text"):
-        max_length = item.get("maxLength")
-        if max_length and len(raw) > max_length:
-            raise ValueError(f"at most {max_length} characters")
+        _check_length(item, raw)
         return {"valueString": raw}
     raise ValueError(f"answers of type {kind} cannot be entered here")
+
+
+def _check_length(item: Mapping, raw: str) -> None:
+    limit = _text_limit(item)
+    if len(raw) > limit:
+        label = str(item.get("text") or "This answer").strip().rstrip(" .:?")
+        raise ValueError(f"{label} is longer than {limit:,} characters ({len(raw):,} typed): shorten it. "
+                         "Nothing was saved; the text is still here.")
 
 
 def _group_instances(form: Mapping[str, list[str]], name: str) -> list[int]:
@@ -352,7 +394,11 @@ def _parse_items(
         if kind == "open-choice":
             other = " ".join(v.strip() for v in form.get(name + ".other", []) if v.strip())
             if other:
-                answers.append({"valueString": other})
+                try:
+                    _check_length(item, other)
+                    answers.append({"valueString": other})
+                except ValueError as exc:
+                    errors[name] = str(exc)
         if answers and not item.get("repeats") and len(answers) > 1:
             errors[name] = "only one answer is allowed here"
         if answers:

@@ -247,7 +247,11 @@ def _value_strategy(item: dict, index: ContentIndex):
         return st.builds(lambda v: {"valueString": v},
                          st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=limit))
     if t == "date":
-        return st.builds(lambda d: {"valueDate": d.isoformat()}, st.dates())
+        import datetime as dt
+        low = ext.get("minValue", {}).get("valueDate")
+        computed_max = "_valueDate" in ext.get("maxValue", {})  # the shipped ones say today()
+        return st.builds(lambda d: {"valueDate": d.isoformat()}, st.dates(
+            dt.date.fromisoformat(low) if low else dt.date.min, dt.date.today() if computed_max else dt.date.max))
     if t == "dateTime":
         return st.builds(lambda d: {"valueDateTime": d.strftime("%Y-%m-%dT%H:%M:%S") + "Z"},
                          st.datetimes(min_value=__import__("datetime").datetime(1900, 1, 1)))

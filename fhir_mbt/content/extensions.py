@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping
 
 __all__ = [
     "CALCULATED_EXPRESSION",
+    "CQF_CALCULATED_VALUE",
     "ENABLE_WHEN_EXPRESSION",
     "ENTRY_FORMAT",
     "HIDDEN",
@@ -27,6 +28,7 @@ __all__ = [
     "SDC",
     "UNIT",
     "VARIABLE",
+    "calculated_value",
     "extensions",
     "fhirpath",
     "has",
@@ -54,6 +56,8 @@ MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
 ITEM_CONTROL = _CORE + "questionnaire-itemControl"
 HIDDEN = _CORE + "questionnaire-hidden"
 ENTRY_FORMAT = _CORE + "entryFormat"
+#: On the value of minValue/maxValue: a bound computed when answering (SDC "cqf-calculatedValue").
+CQF_CALCULATED_VALUE = _CORE + "cqf-calculatedValue"
 #: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
 ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")
 
@@ -108,6 +112,24 @@ def fhirpath(element: Mapping, url: str) -> str | None:
         expr = ext.get("valueExpression") or {}
         if expr.get("language", "text/fhirpath") == "text/fhirpath" and expr.get("expression"):
             return expr["expression"]
+    return None
+
+
+def calculated_value(element: Mapping, url: str) -> tuple[str, str] | None:
+    """``(value[x] key, FHIRPath text)`` of a value computed when the form is filled in.
+
+    SDC makes a minValue/maxValue dynamic by putting a ``cqf-calculatedValue``
+    Expression on the extension's value, e.g. ``_valueDate`` (JSON's home for
+    a primitive's extensions) holding ``today()``: "not after today". A static
+    ``valueDate`` beside it is the fallback for renderers that cannot
+    evaluate it. None when the extension has no such expression.
+    """
+    for ext in extensions(element, url):
+        for key, found in ext.items():
+            if key.startswith("_value") and isinstance(found, Mapping):
+                text = fhirpath(found, CQF_CALCULATED_VALUE)
+                if text:
+                    return key[1:], text
     return None
 
 

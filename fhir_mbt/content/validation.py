@@ -145,16 +145,44 @@ def validate_resource_structure(resource: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def _model_view(value, aside: list, where: tuple = (), in_extension: bool = False):
+    """``value`` as the fhir.resources models can read it; what they cannot goes to ``aside``.
+
+    Those models leave out the extensions of an extension's own primitive
+    value (``_valueDate`` on an Extension, where SDC puts the
+    ``cqf-calculatedValue`` of a computed minValue/maxValue), which is valid
+    R4 JSON. They see the resource without them, and each one is checked on
+    its own as an Element: ``(location, element)`` pairs in ``aside``.
+    """
+    if isinstance(value, list):
+        return [_model_view(v, aside, (*where, i), in_extension) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for key, found in value.items():
+            if in_extension and key.startswith("_value"):
+                aside.append(((*where, key), found))
+            else:
+                out[key] = _model_view(found, aside, (*where, key), key in ("extension", "modifierExtension"))
+        return out
+    return value
+
+
 def _model_problems(resource: dict) -> list[tuple[str, str, str]]:
     from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.element import Element
     from pydantic import ValidationError
 
     rtype = resource["resourceType"]
-    try:
-        get_fhir_model_class(rtype).model_validate(resource)
-    except ValidationError as exc:
-        return [("r4-model", _path(rtype, e["loc"]), e["msg"]) for e in exc.errors()]
-    return []
+    aside: list = []
+    problems = []
+    checks = [((), get_fhir_model_class(rtype), _model_view(resource, aside))]
+    checks += [(where, Element, element) for where, element in aside]
+    for where, model, data in checks:
+        try:
+            model.model_validate(data)
+        except ValidationError as exc:
+            problems += [("r4-model", _path(rtype, (*where, *e["loc"])), e["msg"]) for e in exc.errors()]
+    return problems
 
 
 def rule_structure(index: ContentIndex, item: LoadedResource) -> Iterator[Problem]:

@@ -6,6 +6,7 @@
                                └──── view: enabled? answers by linkId ◄── scoring asks too
     compiled: a Questionnaire prepared once (items, bounds, weights, FHIRPath via
     fhirpath → fhirpath_compiler → fhirpath_runtime, falling back to fhirpathpy)
+    clock: what "today" is for computed bounds such as maxValue = today() (UTC+14)
 
 :func:`process_response` is the one entry point that runs the whole path
 (``process``); the steps are exported for callers that need one of them.

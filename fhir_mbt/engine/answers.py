@@ -5,6 +5,13 @@ its item definition, then asks here. Two levels: :func:`fast_checks` gives
 per item a cheap test that accepts only answers certainly valid, and
 :func:`check_answer` is the full check that says what is wrong (the walk
 runs it only when the fast test says no, so the issues never change).
+
+Bounds may be computed when answering (SDC ``cqf-calculatedValue`` on
+minValue/maxValue, e.g. ``today()``): :func:`calculated_bounds` evaluates
+them for the day :mod:`fhir_mbt.engine.clock` calls today, once a day when
+they depend on nothing else, else once per response. Text answers are capped at :data:`MAX_TEXT_LENGTH` characters, or
+the item's ``maxLength`` when lower. Messages about dates and lengths name
+the question by its text, since that is what the person filling in sees.
 """
 
 from __future__ import annotations
@@ -16,7 +23,18 @@ from typing import Any, Callable
 
 from fhir_mbt.engine.compiled import ItemDef
 
-__all__ = ["ErrorSink", "check_answer", "fast_checks", "format_error"]
+__all__ = [
+    "MAX_TEXT_LENGTH", "Bound", "ErrorSink", "calculated_bounds", "check_answer", "fast_checks", "format_error",
+    "text_limit",
+]
+
+#: The longest text answer (characters) any item takes, unless its ``maxLength`` is lower.
+#: Twenty thousand characters is some ten pages: far beyond any note or formulation
+#: section, well below what makes a record unreadable or a request too large.
+MAX_TEXT_LENGTH = 20_000
+
+#: ``(value[x] key, value)`` of a minValue or maxValue.
+Bound = tuple[str, Any]
 
 #: ``error(code, where, message, link_id, severity="error")``: how a check reports an issue.
 ErrorSink = Callable[..., None]
@@ -30,6 +48,7 @@ _DATETIME = re.compile(
 )
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?")
 _URI = re.compile(r"\S+")
+_DATE_KEYS = ("valueDate", "valueDateTime")
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -90,6 +109,45 @@ def format_error(key: str, value: Any) -> str | None:
     return "is not an answer type"
 
 
+def text_limit(defn: ItemDef) -> int:
+    """The most characters a text answer to ``defn`` may have."""
+    own = defn.max_length
+    if isinstance(own, int) and not isinstance(own, bool) and own < MAX_TEXT_LENGTH:
+        return own
+    return MAX_TEXT_LENGTH
+
+
+def _label(defn: ItemDef) -> str:
+    """The question as the person answering it reads it."""
+    text = defn.text.strip().rstrip(" .:?") if isinstance(defn.text, str) else ""
+    return text or f"The answer to {defn.link_id!r}"
+
+
+def calculated_bounds(defn: ItemDef, response: dict, questionnaire: dict | None,
+                      today: _dt.date) -> tuple[Bound | None, Bound | None]:
+    """(minValue, maxValue) of ``defn`` for this response, computed ones evaluated for ``today``.
+
+    A computed bound that gives no single value falls back to the static one
+    beside it (or none). Raises :class:`~fhir_mbt.engine.fhirpath.ExpressionError`
+    when the expression cannot be evaluated.
+    """
+    memo = defn.bounds_memo
+    if memo is not None and memo[0] == today:
+        return memo[1]
+    out: list[Bound | None] = []
+    for calculated, static in ((defn.min_calculated, defn.min_value), (defn.max_calculated, defn.max_value)):
+        if calculated is None:
+            out.append(static)
+            continue
+        key, expression = calculated
+        values = expression.evaluate(response, questionnaire=questionnaire, today=today)
+        out.append((key, values[0]) if len(values) == 1 and values[0] is not None else static)
+    bounds = (out[0], out[1])
+    if defn.bounds_per_day:  # the same for every response today: evaluated once
+        defn.bounds_memo = (today, bounds)
+    return bounds
+
+
 def fast_checks(defn: ItemDef) -> dict[str, Any]:
     """Per value[x] key, a test that accepts a value only if :func:`check_answer` finds nothing wrong.
 
@@ -109,7 +167,7 @@ def fast_checks(defn: ItemDef) -> dict[str, Any]:
     plain = (defn.max_length is None and defn.min_length is None and defn.regex is None
              and not (defn.option_values and defn.type in ("choice", "open-choice")))
     numbers = _number_bounds(defn)
-    if plain and numbers is not None:
+    if plain and numbers is not None and defn.min_calculated is None and defn.max_calculated is None:
         low, high = numbers
         if "valueInteger" in defn.value_keys:
             low_int = _INT32[0] if low is None else max(_INT32[0], low)
@@ -118,7 +176,9 @@ def fast_checks(defn: ItemDef) -> dict[str, Any]:
         if "valueDecimal" in defn.value_keys and defn.max_decimal_places is None:
             checks["valueDecimal"] = lambda v: (type(v) is float and math.isfinite(v)
                                                 and (low is None or v >= low) and (high is None or v <= high))
-    if plain and defn.min_value is None and defn.max_value is None:
+    unbounded = (defn.min_value is None and defn.max_value is None
+                 and defn.min_calculated is None and defn.max_calculated is None)
+    if plain and unbounded:
         for key in defn.value_keys & {"valueBoolean", "valueString", "valueDate", "valueDateTime", "valueTime"}:
             checks[key] = _format_check(key)
     defn.answer_checks = checks
@@ -130,7 +190,7 @@ def _format_check(key: str):
     if key == "valueBoolean":
         return lambda v: type(v) is bool
     if key == "valueString":
-        return lambda v: type(v) is str and v != ""
+        return lambda v: type(v) is str and v != "" and len(v) <= MAX_TEXT_LENGTH
     return lambda v: type(v) is str and format_error(key, v) is None
 
 
@@ -173,8 +233,14 @@ def _comparable(key: str, value: Any) -> Any:
     return value
 
 
-def check_answer(answer: dict, defn: ItemDef, loc: str, error: ErrorSink) -> None:
-    """Report through ``error`` what is wrong with one answer of ``defn`` (its type, format, options, bounds)."""
+def check_answer(answer: dict, defn: ItemDef, loc: str, error: ErrorSink,
+                 bounds: tuple[Bound | None, Bound | None] | None = None, today: str | None = None) -> None:
+    """Report through ``error`` what is wrong with one answer of ``defn`` (its type, format, options, bounds).
+
+    ``bounds`` replaces the item's static (minValue, maxValue) when they are
+    computed (see :func:`calculated_bounds`); ``today`` is the date they were
+    computed for, so a date bound that is today reads "cannot be in the future".
+    """
     link_id = defn.link_id
     keys = [k for k in answer if k.startswith("value")]
     if not keys:
@@ -195,7 +261,7 @@ def check_answer(answer: dict, defn: ItemDef, loc: str, error: ErrorSink) -> Non
         error("value", vloc, f"answer to {link_id!r} {problem}", link_id)
         return
     _membership(key, value, defn, vloc, error)
-    _bounds(key, value, defn, vloc, error)
+    _bounds(key, value, defn, vloc, error, bounds or (defn.min_value, defn.max_value), today)
 
 
 def _membership(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> None:
@@ -222,10 +288,16 @@ def _membership(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink)
             error("code-invalid", loc, f"{value!r} is not one of the answer options of {link_id!r}", link_id)
 
 
-def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> None:
+def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink,
+            bounds: tuple[Bound | None, Bound | None], today: str | None) -> None:
     link_id = defn.link_id
     if isinstance(value, str):
-        if isinstance(defn.max_length, int) and len(value) > defn.max_length:
+        if key == "valueString":
+            limit = text_limit(defn)
+            if len(value) > limit:
+                error("too-long", loc, f"{_label(defn)} is longer than {limit:,} characters "
+                      f"({len(value):,} given): shorten it", link_id)
+        elif isinstance(defn.max_length, int) and len(value) > defn.max_length:
             error("too-long", loc, f"answer to {link_id!r} is longer than {defn.max_length} characters",
                   link_id)
         if isinstance(defn.min_length, int) and len(value) < defn.min_length:
@@ -239,9 +311,12 @@ def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> 
         if places > defn.max_decimal_places:
             error("value", loc, f"answer to {link_id!r} has more than "
                   f"{defn.max_decimal_places} decimal places", link_id)
+    if key in _DATE_KEYS:
+        _date_bounds(value, defn, loc, error, bounds, today)
+        return
     here = _comparable(key, value)
-    for bound, word, fails in ((defn.min_value, "less than the minimum", lambda a, b: a < b),
-                               (defn.max_value, "more than the maximum", lambda a, b: a > b)):
+    for bound, word, fails in ((bounds[0], "less than the minimum", lambda a, b: a < b),
+                               (bounds[1], "more than the maximum", lambda a, b: a > b)):
         if bound is None or here is None:
             continue
         limit = _comparable(bound[0], bound[1])
@@ -250,3 +325,20 @@ def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink) -> 
                 error("value", loc, f"answer to {link_id!r} is {word} {limit}", link_id)
         except TypeError:
             continue
+
+
+def _date_order(a: str, b: str) -> int:
+    """-1, 0 or 1 as date ``a`` is before, at or after ``b``, to the precision both have (0: cannot tell)."""
+    n = min(len(a), len(b), 10)
+    return (a[:n] > b[:n]) - (a[:n] < b[:n])
+
+
+def _date_bounds(value: str, defn: ItemDef, loc: str, error: ErrorSink,
+                 bounds: tuple[Bound | None, Bound | None], today: str | None) -> None:
+    low, high = (b[1] if b is not None and isinstance(b[1], str) and not format_error("valueDateTime", b[1])
+                 else None for b in bounds)
+    if low is not None and _date_order(value, low) < 0:
+        error("value", loc, f"{_label(defn)} cannot be before {low[:10]}", defn.link_id)
+    if high is not None and _date_order(value, high) > 0:
+        when = "in the future" if today is not None and high[:10] == today else f"after {high[:10]}"
+        error("value", loc, f"{_label(defn)} cannot be {when}", defn.link_id)

@@ -72,11 +72,23 @@ ANSWER_TYPES: dict[str, frozenset[str]] = {
 }
 
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+#: What an expression that depends on the day alone is made of: today(), literals, date arithmetic.
+_CLOCK_ONLY = re.compile(r"today\(\)|@[0-9T:.+\-Z]+|'[^'\\]*'|[0-9]+(?:\.[0-9]+)?|\s+|[()+\-]"
+                         r"|\b(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|milliseconds?)\b")
 
 
 def _expression(element: dict, url: str) -> CompiledExpression | None:
     text = ext.fhirpath(element, url)
     return compile_expression(text) if text else None
+
+
+def _per_day(calculated: tuple[str, CompiledExpression] | None) -> bool:
+    return calculated is None or _CLOCK_ONLY.sub("", calculated[1].expression) == ""
+
+
+def _calculated_bound(item: dict, url: str) -> tuple[str, CompiledExpression] | None:
+    found = ext.calculated_value(item, url)
+    return (found[0], compile_expression(found[1])) if found else None
 
 
 def _variables(element: dict) -> tuple[tuple[str, CompiledExpression], ...]:
@@ -96,7 +108,7 @@ class ItemDef:
         "enable_when", "enable_behavior", "enable_expression",
         "calculated", "variables", "value_keys",
         "option_codings", "option_values", "value_set", "allowed", "expand_error", "weights",
-        "min_value", "max_value", "min_length", "regex", "max_decimal_places",
+        "min_value", "max_value", "min_calculated", "max_calculated", "bounds_per_day", "bounds_memo", "min_length", "regex", "max_decimal_places",
         "unit", "codes", "extract_codes", "extractable", "category", "answer_checks",
     )
 
@@ -120,6 +132,13 @@ class ItemDef:
         self.unit = next((e.get("valueCoding") for e in ext.extensions(item, ext.UNIT)), None)
         self.min_value = ext.value(item, ext.MIN_VALUE)
         self.max_value = ext.value(item, ext.MAX_VALUE)
+        #: (value[x] key, expression) of a bound computed when answering, e.g. maxValue = today().
+        self.min_calculated = _calculated_bound(item, ext.MIN_VALUE)
+        self.max_calculated = _calculated_bound(item, ext.MAX_VALUE)
+        #: Whether the computed bounds depend on the day alone (then fhir_mbt.engine.answers
+        #: evaluates them once a day, keeping (day, bounds) in bounds_memo).
+        self.bounds_per_day = all(_per_day(c) for c in (self.min_calculated, self.max_calculated))
+        self.bounds_memo: tuple | None = None
         self.min_length = next((e.get("valueInteger") for e in ext.extensions(item, ext.MIN_LENGTH)), None)
         regex = next((e.get("valueString") for e in ext.extensions(item, ext.REGEX)), None)
         self.regex = re.compile(regex) if regex else None

@@ -14,7 +14,9 @@ cannot vouch for, is handed to fhirpathpy, which stays the reference.
 
 Two SDC functions that fhirpathpy lacks are provided: ``weight()`` and its
 older name ``ordinal()``, which map a Coding to its answer weight. The weights
-come from the Questionnaire being evaluated, passed in as ``weights``.
+come from the Questionnaire being evaluated, passed in as ``weights``. A
+caller may also fix the date ``today()`` gives (``today=``), so that bounds
+like "not after today" follow one stated rule and can be tested at midnight.
 
 Errors are :class:`ExpressionError` (a :class:`~fhir_mbt.errors.ContentError`):
 an expression that does not compile or cannot be evaluated is a defect of the
@@ -24,6 +26,7 @@ definition that carries it.
 from __future__ import annotations
 
 import contextvars
+import datetime as _dt
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Mapping
@@ -32,7 +35,7 @@ from antlr4 import CommonTokenStream, InputStream, Token
 from antlr4.error.ErrorListener import ErrorListener
 from antlr4.tree.Tree import ParseTreeWalker
 from fhirpathpy import apply_parsed_path
-from fhirpathpy.engine.nodes import FP_Type, ResourceNode
+from fhirpathpy.engine.nodes import FP_DateTime, FP_Type, ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
@@ -67,6 +70,10 @@ def use_compiler(enabled: bool) -> None:
 _weights: contextvars.ContextVar[Callable[[dict], Any] | None] = contextvars.ContextVar(
     "fhir_mbt_weights", default=None
 )
+
+
+#: The date ``today()`` gives in the evaluation in progress, when the caller fixed one.
+_today: contextvars.ContextVar[_dt.date | None] = contextvars.ContextVar("fhir_mbt_today", default=None)
 
 
 class ExpressionError(ContentError):
@@ -126,11 +133,19 @@ def _weight_fn(inputs):
     return out
 
 
+def _today_fn(inputs):
+    day = _today.get() or _dt.date.today()
+    return str(FP_DateTime(day.isoformat()))  # what fhirpathpy's own today() returns
+
+
 _OPTIONS = {
     "userInvocationTable": {
         "weight": {"fn": _weight_fn, "arity": {0: []}},
         "ordinal": {"fn": _weight_fn, "arity": {0: []}},
     }
+}
+_OPTIONS_FIXED_TODAY = {
+    "userInvocationTable": {**_OPTIONS["userInvocationTable"], "today": {"fn": _today_fn, "arity": {0: []}}}
 }
 
 
@@ -184,11 +199,14 @@ class CompiledExpression:
         questionnaire: dict | None = None,
         variables: Mapping[str, Any] | None = None,
         weights: Callable[[dict], Any] | None = None,
+        today: _dt.date | None = None,
     ) -> list:
         """Evaluate on ``resource`` (the ``%resource``), focused on ``context``.
 
         ``context`` defaults to the resource; a response item dict is wrapped
-        so that choice elements resolve. Returns a list of plain JSON values.
+        so that choice elements resolve. ``today`` fixes what ``today()``
+        gives (by default the machine's local date, as in fhirpathpy).
+        Returns a list of plain JSON values.
         """
         if context is None:
             context = resource
@@ -197,27 +215,30 @@ class CompiledExpression:
             env["questionnaire"] = questionnaire
         if variables:
             env.update(variables)
-        if self._fast is not None and _use_compiler:
+        if self._fast is not None and _use_compiler and today is None:  # the closures know no today()
             try:
                 return [_plain(v) for v in self._fast(context, env, weights)]
             except Unsupported:
                 pass
-        return self.interpret(resource, context, env, weights)
+        return self.interpret(resource, context, env, weights, today)
 
-    def interpret(self, resource: dict, context: Any, env: dict, weights: Callable[[dict], Any] | None) -> list:
+    def interpret(self, resource: dict, context: Any, env: dict, weights: Callable[[dict], Any] | None,
+                  today: _dt.date | None = None) -> list:
         """Evaluate with fhirpathpy itself (the reference for the compiled form)."""
         if isinstance(context, dict) and "resourceType" not in context:
             context = item_node(context)
             env = {**env, "context": context}
-        token = _weights.set(weights)
+        token, day = _weights.set(weights), _today.set(today)
         try:
-            result = apply_parsed_path(context, self._parsed, env, _MODEL, _OPTIONS)
+            result = apply_parsed_path(context, self._parsed, env, _MODEL,
+                                       _OPTIONS if today is None else _OPTIONS_FIXED_TODAY)
         except ExpressionError:
             raise
         except Exception as exc:
             raise ExpressionEvaluationError(self.expression, f"{type(exc).__name__}: {exc}") from None
         finally:
             _weights.reset(token)
+            _today.reset(day)
         return [_plain(v) for v in result]
 
 

@@ -50,14 +50,17 @@ def process_response(
     now: _dt.datetime | str | None = None,
     identifier: dict | str | None = None,
     previous: dict | None = None,
+    today: _dt.date | None = None,
 ) -> Processed:
     """Validate, score, extract and bundle one response.
 
     Raises :class:`ResponseInvalid` (carrying the OperationOutcome) when the
     response breaks its Questionnaire; nothing is extracted from it then.
+    ``today`` fixes the day date bounds such as "not in the future" are
+    checked for (see :func:`~fhir_mbt.engine.validate.validate_response`).
     """
     index = index if index is not None else shipped()
-    result, scored = validate_and_score(response, questionnaire, index)
+    result, scored = validate_and_score(response, questionnaire, index, today=today)
     if scored is None:
         raise ResponseInvalid(result)
     if scored.get("status") in ("completed", "amended"):

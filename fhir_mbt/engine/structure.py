@@ -10,10 +10,12 @@ handed to :mod:`fhir_mbt.engine.answers`.
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 from typing import Any
 
-from fhir_mbt.engine.answers import check_answer, fast_checks
+from fhir_mbt.engine.answers import Bound, calculated_bounds, check_answer, fast_checks
+from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.compiled import CompiledQuestionnaire, ItemDef
 from fhir_mbt.engine.outcome import issue
 from fhir_mbt.engine.scoring import calculate
@@ -29,7 +31,7 @@ NEEDS_REQUIRED = frozenset({"completed", "amended"})
 class StructureCheck:
     """One walk over a response: structure, enabled-ness, required items, then the calculated items."""
 
-    def __init__(self, response: dict, compiled: CompiledQuestionnaire):
+    def __init__(self, response: dict, compiled: CompiledQuestionnaire, today: _dt.date | None = None):
         self.response = response
         self.compiled = compiled
         self.view = ResponseView(response, compiled)
@@ -38,9 +40,24 @@ class StructureCheck:
         self.locations: dict[int, tuple[str, int | None]] = {}
         self.status = response.get("status")
         self.scored: dict | None = None
+        #: The day computed bounds (maxValue = today()) are evaluated for; see fhir_mbt.engine.clock.
+        self.today = today
+        self._bounds: dict[int, tuple[Bound | None, Bound | None]] = {}
 
     def error(self, code: str, where: str, message: str, link_id: str | None = None, severity="error"):
         self.issues.append(issue(severity, code, where, message, link_id))
+
+    def bounds(self, defn: ItemDef) -> tuple[Bound | None, Bound | None] | None:
+        """The item's computed (minValue, maxValue), evaluated once per response; None if it has none."""
+        if defn.min_calculated is None and defn.max_calculated is None:
+            return None
+        found = self._bounds.get(id(defn))
+        if found is None:
+            if self.today is None:
+                self.today = latest_today()
+            found = self._bounds[id(defn)] = calculated_bounds(defn, self.response, self.compiled.questionnaire,
+                                                               self.today)
+        return found
 
     # ----------------------------------------------------------------- items
     def items(self, items: Any, defs: tuple[ItemDef, ...], where: str, scope: tuple, parent: ItemDef | None):
@@ -155,7 +172,9 @@ class StructureCheck:
             if not isinstance(answer, dict):
                 self.error("structure", aloc, "an answer must be an object", link_id)
                 continue
-            check_answer(answer, defn, aloc, self.error)
+            bounds = self.bounds(defn)
+            check_answer(answer, defn, aloc, self.error, bounds,
+                         self.today.isoformat() if bounds is not None and self.today else None)
             if defn.children or answer.get("item") is not None:
                 self.items(answer.get("item"), defn.children, aloc, scope + (id(node),), defn)
 

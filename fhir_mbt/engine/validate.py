@@ -20,7 +20,10 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
   items under ``answer.item``, display items hold nothing;
 - each answer has exactly one value[x], of the type the item declares, well
   formed; coded answers come from the answerOptions or the answerValueSet;
-  minValue/maxValue, maxLength/minLength, regex and maxDecimalPlaces hold;
+  minValue/maxValue (computed ones, such as ``today()``, for the day
+  :mod:`fhir_mbt.engine.clock` calls today, or ``today=``), maxLength/minLength
+  (text never longer than :data:`~fhir_mbt.engine.answers.MAX_TEXT_LENGTH`),
+  regex and maxDecimalPlaces hold;
 - disabled items (enableWhen/enableBehavior, enableWhenExpression, or a
   disabled ancestor) are absent; enabled required items are answered when
   the status is ``completed`` or ``amended`` (an item is only required
@@ -30,6 +33,7 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 from fhir_mbt.content.index import ContentIndex, shipped, split_canonical
@@ -133,14 +137,17 @@ def validate_response(
     index: ContentIndex | None = None,
     *,
     strict: bool = False,
+    today: _dt.date | None = None,
 ) -> dict:
     """Check ``response`` against its Questionnaire; return an OperationOutcome.
 
     ``questionnaire`` defaults to the one the response names, looked up in
     ``index`` (the shipped content by default). ``strict`` also runs the R4
-    model (fhir.resources) over the resource, which is slower.
+    model (fhir.resources) over the resource, which is slower. ``today``
+    fixes the day computed bounds are evaluated for (default: the latest
+    date on Earth, see :mod:`fhir_mbt.engine.clock`).
     """
-    return validate_and_score(response, questionnaire, index, strict=strict)[0]
+    return validate_and_score(response, questionnaire, index, strict=strict, today=today)[0]
 
 
 def validate_and_score(
@@ -149,6 +156,7 @@ def validate_and_score(
     index: ContentIndex | None = None,
     *,
     strict: bool = False,
+    today: _dt.date | None = None,
 ) -> tuple[dict, dict | None]:
     """:func:`validate_response`, plus the response with its scores (re)computed.
 
@@ -174,7 +182,7 @@ def validate_and_score(
         issues.append(issue("fatal", "processing", "Questionnaire", "the Questionnaire repeats linkIds "
                              f"{', '.join(sorted(compiled.duplicate_link_ids))}, so answers cannot be placed"))
         return outcome(issues), None
-    validator = StructureCheck(response, compiled)
+    validator = StructureCheck(response, compiled, today)
     try:
         validator.items(response.get("item"), compiled.items, "QuestionnaireResponse", (), None)
     except ContentError as exc:
@@ -192,13 +200,14 @@ def check_response(
     index: ContentIndex | None = None,
     *,
     strict: bool = False,
+    today: _dt.date | None = None,
 ) -> dict:
     """Raise :class:`ResponseInvalid` unless ``response`` is valid; return the outcome otherwise.
 
     Warnings (say, a ValueSet that cannot be expanded here) do not raise but
     are in the returned outcome.
     """
-    result = validate_response(response, questionnaire, index, strict=strict)
+    result = validate_response(response, questionnaire, index, strict=strict, today=today)
     if any(i["severity"] in ("error", "fatal") for i in result["issue"]):
         raise ResponseInvalid(result)
     return result
