@@ -180,3 +180,16 @@ def test_refresh_and_resubmit_gives_one_record(page: Page, stack, shot, page_wat
     page.get_by_role("button", name="Save anyway").click()
     page.wait_for_url(f"{stack.app_base}/dashboard**")
     assert len(responses_of(stack, dan, CHECKIN)) == 2
+
+
+def test_double_click_on_complete_gives_one_record(page: Page, stack, shot):
+    eve = make_patient(stack, "Eve", "Clicktest", "1999-11-12")
+    launch_for(page, stack, eve)
+    open_checkin(page, stack)
+    fill_checkin(page, 6)
+    page.get_by_role("button", name="Complete").dblclick()
+    page.wait_for_url(f"{stack.app_base}/dashboard**")
+    expect(page.locator(".flash")).to_have_text(re.compile(r"^(Saved\.|.*already saved.*)$"))
+    expect(page.locator("body")).not_to_contain_text("Someone else")
+    shot("after-double-click")
+    assert len(responses_of(stack, eve, CHECKIN)) == 1
