@@ -309,7 +309,7 @@ def _settle(t: Target, response: dict, again, success, *, failure: Exception | N
         # The stored record is an earlier save of this very form (a first attempt that
         # landed although it seemed to fail): these answers change it, as an edit.
         submissions.bind(t.submission_id, stored["id"], version, stored.get("status", ""))
-        if failure is None and stored.get("status") in EDITABLE and version:
+        if failure is None and stored.get("status") in EDITABLE and version and version != t.version:
             return save(dataclasses.replace(t, base=stored, version=version,
                                             action=url_for("forms.edit", rid=stored["id"])))
     if failure is not None:
