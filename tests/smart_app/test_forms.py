@@ -13,7 +13,6 @@ from app_helpers import (
     form_data,
     launch,
     ours,
-    post_data_from_response,
     questionnaire,
 )
 from fhir_mbt.content import terminology
