@@ -284,6 +284,8 @@ def _settle(t: Target, response: dict, again, success, *, failure: Exception | N
     ident = response["identifier"]
     record_key = ident.get("value", "")
     ours = saving.fingerprint(response)
+    if failure is not None:
+        submissions.remember_attempt(record_key, ours)
     try:
         stored = (saving.find(g.fhir, g.tokens.patient, ident) if new
                   else g.fhir.read("QuestionnaireResponse", t.base["id"]))
@@ -292,7 +294,8 @@ def _settle(t: Target, response: dict, again, success, *, failure: Exception | N
     except FhirError:
         stored = None
         if failure is not None or existed:
-            submissions.mark_uncertain(t.submission_id, record_key, ours)
+            submissions.mark_uncertain(t.submission_id)
+            submissions.remember_attempt(record_key, ours)
             reason, code = _why(failure) if failure else ("did not say what it saved", 502)
             return again({}, [f"The FHIR server {reason}, and could not be asked afterwards whether this record "
                               f"was saved: it may or may not have been. Your answers are below. {SAFE_AGAIN}"],
@@ -314,12 +317,17 @@ def _settle(t: Target, response: dict, again, success, *, failure: Exception | N
                                             action=url_for("forms.edit", rid=stored["id"])))
     if failure is not None:
         reason, code = _why(failure)
-        where = ("an earlier version of this record is on the server, but not these answers"
-                 if stored else "this record is not on the server")
+        if not stored:
+            where = "this record is not on the server"
+        elif new:
+            where = "an earlier version of this record is on the server, but not these answers"
+        else:
+            where = "the record on the server does not have these changes"
         return again({}, [f"Not saved. The FHIR server {reason}; the app checked, and {where}. Your answers are "
                           f"below: save again in a moment. {SAFE_AGAIN}"], status=code, outcome="not-saved")
     if existed and not stored:
-        submissions.mark_uncertain(t.submission_id, record_key, ours)
+        submissions.mark_uncertain(t.submission_id)
+        submissions.remember_attempt(record_key, ours)
         return again({}, ["The FHIR server answered that this record exists, but it could not be found there. "
                           f"Your answers are below. {SAFE_AGAIN}"], status=502, outcome="unknown")
     return again({}, [CONFLICT], status=409)

@@ -19,7 +19,8 @@ import uuid
 
 from flask import g, session
 
-__all__ = ["issue", "get", "bind", "unbind", "mark_uncertain", "last_attempt", "hold", "held", "release_held"]
+__all__ = ["issue", "get", "bind", "unbind", "mark_uncertain", "remember_attempt", "last_attempt", "hold", "held",
+           "release_held"]
 
 MAX_SUBMISSIONS = 50
 MAX_ATTEMPTS = 20
@@ -70,10 +71,15 @@ def unbind(submission_id: str) -> None:
     _change(submission_id, rid=None, version=None, status=None)
 
 
-def mark_uncertain(submission_id: str, record_key: str, fingerprint: str) -> None:
-    """A save failed in a way that may have written it: remember what was sent
-    (``saving.fingerprint``) under the record's identifier, to recognise it later."""
+def mark_uncertain(submission_id: str) -> None:
+    """A save of this submission failed in a way that may have written it, and the server
+    could not say: the next save asks it first."""
     _change(submission_id, uncertain=True)
+
+
+def remember_attempt(record_key: str, fingerprint: str) -> None:
+    """What a save that may have landed sent (``saving.fingerprint``), under the record's
+    identifier: a newer version on the server with this fingerprint is this session's own."""
     attempts = dict(session.get("attempts", {}))
     attempts.pop(record_key, None)
     attempts[record_key] = fingerprint

@@ -138,12 +138,13 @@ class FakeEhr:
         return bool(grant) and grant["expires"] > time.time()
 
     def fault(self, *, method: str = "POST", path: str = "", query: str = "", after_write: bool = False,
-              status: int = 500, body: dict | str | None = None, timeout: bool = False, times: int = 1) -> None:
-        """Fail the next ``times`` requests of ``method`` to ``path`` ("" is the base: transactions)
-        whose query contains ``query``: answer ``status`` (or time out) before doing anything,
-        or ``after_write``."""
+              status: int = 500, body: dict | str | None = None, timeout: bool = False, times: int = 1,
+              skip: int = 0) -> None:
+        """Fail ``times`` requests of ``method`` to ``path`` ("" is the base: transactions) whose
+        query contains ``query``, after letting ``skip`` of them through: answer ``status`` (or
+        time out) before doing anything, or ``after_write``."""
         self.faults.append({"method": method, "path": path, "query": query, "after": after_write, "status": status,
-                            "times": times, "timeout": timeout,
+                            "times": times, "timeout": timeout, "skip": skip,
                             "body": body if body is not None else _outcome("exception", "injected failure")})
 
     def _fault_for(self, request) -> dict | None:
@@ -151,6 +152,9 @@ class FakeEhr:
         for fault in self.faults:
             if (fault["times"] > 0 and fault["method"] == request.method and fault["path"] == path
                     and fault["query"] in (urlsplit(request.url).query or "")):
+                if fault["skip"] > 0:
+                    fault["skip"] -= 1
+                    return None
                 fault["times"] -= 1
                 return fault
         return None

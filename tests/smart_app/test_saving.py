@@ -322,3 +322,21 @@ def test_a_failed_read_before_writing_keeps_the_answers(launched, ehr):
     again = launched.get(edit).get_data(as_text=True)
     assert 'value="21"' in again, "the answers are back on the form"
     assert blow_up_values(ehr, record["id"]) == [12]
+
+
+def test_an_amendment_corrected_after_a_failure_that_could_not_be_checked_lands(launched, ehr):
+    """The amendment landed but the app could not find out; the clinician corrects it again
+    from the same page (the version it was opened at): that newer version is the app's own."""
+    _, hidden = open_form(launched, CHECKIN)
+    assert post(launched, CHECKIN, hidden, checkin_post(ehr, 12)).status_code == 302
+    [record] = stored_with(ehr, hidden["submission_id"])
+    edit = f"/forms/r/{record['id']}/edit"
+    page = form_csrf(launched, edit)
+    ehr.fault(after_write=True, status=500)
+    ehr.fault(method="GET", path=f"QuestionnaireResponse/{record['id']}", status=503, skip=1)  # the check
+    first = launched.post(edit, data={**checkin_post(ehr, 15), **page, "action": "complete"})
+    assert first.status_code == 502 and "Not known whether it was saved" in first.get_data(as_text=True)
+    again = launched.post(edit, data={**checkin_post(ehr, 16), **hidden_fields(first.get_data(as_text=True)),
+                                      "action": "complete"})
+    assert again.status_code == 302, again.get_data(as_text=True)[:2000]
+    assert blow_up_values(ehr, record["id"]) == [16]
