@@ -19,7 +19,7 @@ from hapi_helpers import CHECKIN, answer_of, blow_ups, checkin, clinician, new_p
 
 TRANSACTION = r"^/fhir/?(\?|$)"
 LOOK_UP = r"/QuestionnaireResponse\?(.*&)?identifier="
-SHORT = {"MBT_FHIR_OPTIONS": {"timeout": (3.0, 4.0), "max_retries": 0}}
+SHORT = {"MBT_FHIR_OPTIONS": {"timeout": (5.0, 8.0), "max_retries": 0}}
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_write_the_proxy_failed_after_is_reported_saved(via_proxy, fault_proxy
 def test_an_unreadable_or_missing_reply_after_the_write_is_reported_saved(via_proxy, fault_proxy, hapi_base_url,
                                                                          action):
     session, hidden = _start(via_proxy, hapi_base_url)
-    fault_proxy.add_rule(action, method="POST", path=TRANSACTION, hang_seconds=20)
+    fault_proxy.add_rule(action, method="POST", path=TRANSACTION, hang_seconds=30)
     answer = _post(session, via_proxy, hidden, checkin(9))
     assert "/dashboard" in answer.url, answer.text[:3000]
     assert "the record is on the server" in answer.text
