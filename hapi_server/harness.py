@@ -16,6 +16,11 @@ Command line:
 The jar is built once with Maven and reused until ``pom.xml`` or a file under ``src/``
 is newer than it. The server listens on 127.0.0.1 only. Without ``data_dir`` the
 database lives in memory and is gone when the server stops.
+
+For fault tests, a started ``HapiServer`` can be frozen and thawed (SIGSTOP/SIGCONT,
+``freeze()``/``thaw()``/``with server.frozen():``), killed with SIGKILL (``kill()``) and
+started again on the same data directory and port (``restart()``); ``faults.py`` next to
+this file has a loopback HTTP proxy that injects failures in front of it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -222,6 +228,8 @@ class HapiServer:
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen | None = None
         self._log_fh = None
+        self._log_offset = 0
+        self._frozen = False
         self._cds_training: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -254,7 +262,12 @@ class HapiServer:
             cmd += ["--data-dir", str(self.data_dir)]
 
         started = time.monotonic()
-        self._log_fh = self.log_path.open("w", encoding="utf-8")
+        # A restart appends to the log of the earlier run; the ready line is looked for after it.
+        restarting = self.base_url is not None
+        self._log_fh = self.log_path.open("a" if restarting else "w", encoding="utf-8")
+        self._log_fh.flush()
+        self._log_offset = self.log_path.stat().st_size
+        self._frozen = False
         env = dict(os.environ)
         env.pop("HAPI_PORT", None)  # the command line decides
         self._proc = subprocess.Popen(
@@ -293,7 +306,7 @@ class HapiServer:
                         f"{_tail(self.log_path)}"
                     )
                 if base_url is None:
-                    match = READY_LINE.search(_tail(self.log_path, 400))
+                    match = READY_LINE.search(self._log_since_start())
                     if match:
                         base_url = match.group(1)
                 if base_url is not None:
@@ -311,11 +324,22 @@ class HapiServer:
         finally:
             session.close()
 
+    def _log_since_start(self) -> str:
+        try:
+            with self.log_path.open("r", encoding="utf-8", errors="replace") as fh:
+                fh.seek(self._log_offset)
+                return fh.read()
+        except OSError:
+            return ""
+
     def stop(self, timeout: float = 60.0) -> None:
-        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL (a frozen server is thawed first)."""
         proc, self._proc = self._proc, None
         clean = False
         if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGCONT)  # a stopped JVM cannot act on SIGTERM
+            self._frozen = False
             proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
@@ -333,6 +357,76 @@ class HapiServer:
                 os.replace(training, CDS_ARCHIVE)
             else:
                 training.unlink(missing_ok=True)
+
+    # -- faults (for tests) -----------------------------------------------------------
+    def _running_proc(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            raise HapiServerError("the server is not running")
+        return self._proc
+
+    def freeze(self) -> None:
+        """SIGSTOP: the JVM stops executing. The kernel still accepts TCP connections into the
+        listen backlog, so clients connect but get no answer until ``thaw()``."""
+        self._running_proc().send_signal(signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT: a frozen server carries on, answering what queued up meanwhile."""
+        self._running_proc().send_signal(signal.SIGCONT)
+        self._frozen = False
+
+    @property
+    def is_frozen(self) -> bool:
+        return self._frozen and self.is_running()
+
+    @contextlib.contextmanager
+    def frozen(self):
+        """``with server.frozen(): ...``: frozen inside the block, thawed on the way out."""
+        self.freeze()
+        try:
+            yield self
+        finally:
+            if self.is_running():
+                self.thaw()
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would: no shutdown hook, no flush, no clean close.
+
+        The port and data directory are kept, so ``restart()`` brings the same server back
+        on the same database and base URL (with ``data_dir=None`` everything is lost)."""
+        proc, self._proc = self._proc, None
+        if self.base_url:
+            self.port = urlsplit(self.base_url).port
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        self._frozen = False
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+        training, self._cds_training = self._cds_training, None
+        if training is not None:
+            training.unlink(missing_ok=True)
+
+    def restart(self, kill: bool = True) -> str:
+        """Start again on the same port and data directory; returns the base URL (unchanged).
+
+        A running server is killed first (``kill=True``, a crash) or stopped with SIGTERM
+        (``kill=False``, a clean shutdown)."""
+        if self.base_url is None:
+            raise HapiServerError("restart() needs a server that was started before")
+        self.port = urlsplit(self.base_url).port
+        if self._proc is not None:
+            if kill:
+                self.kill()
+            else:
+                self.stop()
+        previous = self.base_url
+        base_url = self.start()
+        if base_url != previous:
+            raise HapiServerError(f"restarted at {base_url}, expected {previous}")
+        return base_url
 
     @property
     def pid(self) -> int | None:

@@ -11,7 +11,9 @@ is already running instead of starting one.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +26,20 @@ HERE = Path(__file__).resolve().parent
 
 
 harness = load_harness()
+
+
+def load_faults():
+    """``hapi_server/faults.py`` (the fault-injection proxy), loaded by path like the harness."""
+    name = "hapi_server_faults"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "hapi_server" / "faults.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+faults = load_faults()
 
 _STATS: dict[str, object] = {}
 
@@ -75,6 +91,41 @@ def pytest_terminal_summary(terminalreporter):
             rss_end=_STATS.get("rss_end_mb") or 0.0, **_STATS
         )
     )
+
+
+@pytest.fixture(scope="session")
+def hapi_faults():
+    """The ``hapi_server/faults.py`` module (FaultProxy, ACTIONS, ...)."""
+    return faults
+
+
+@pytest.fixture
+def fault_proxy(hapi_base_url):
+    """A FaultProxy (hapi_server/faults.py) in front of the session's HAPI, stopped after the test.
+    Point a client at ``fault_proxy.base_url`` and add rules with ``fault_proxy.add_rule(...)``."""
+    proxy = faults.FaultProxy(hapi_base_url, upstream_timeout=120)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def own_hapi(tmp_path_factory, request):
+    """A HAPI server of the test module's own, on its own H2 data directory, for tests that
+    freeze, kill or restart it (``freeze()``, ``thaw()``, ``kill()``, ``restart()``) without
+    disturbing the session's shared server."""
+    name = Path(str(request.fspath)).stem
+    data_dir = tmp_path_factory.mktemp(f"{name}-h2")
+    server = harness.HapiServer(
+        data_dir=data_dir, log_path=ROOT / "hapi_server" / "target" / f"hapi-server-{name}.log"
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

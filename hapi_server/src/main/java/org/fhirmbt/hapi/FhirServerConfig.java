@@ -77,6 +77,9 @@ public class FhirServerConfig {
 
 	@Bean(destroyMethod = "close")
 	public BasicDataSource dataSource(ServerSettings theSettings) {
+		if (theSettings.h2Sync) {
+			SyncWriteFilePath.register();
+		}
 		BasicDataSource retVal = new BasicDataSource();
 		retVal.setDriverClassName("org.h2.Driver");
 		retVal.setUrl(theSettings.jdbcUrl());
@@ -84,6 +87,18 @@ public class FhirServerConfig {
 		retVal.setPassword("");
 		retVal.setMaxTotal(20);
 		return retVal;
+	}
+
+	/**
+	 * With WRITE_DELAY=0 (durable commits) H2 runs no background writer, and so none of its
+	 * housekeeping: this does it instead (see H2Housekeeper).
+	 */
+	@Bean(destroyMethod = "close")
+	public H2Housekeeper h2Housekeeper(ServerSettings theSettings, DataSource theDataSource) {
+		if (theSettings.dataDir == null || theSettings.h2WriteDelayMillis > 0) {
+			return H2Housekeeper.disabled();
+		}
+		return H2Housekeeper.every(theDataSource, theSettings.h2HousekeepingMillis);
 	}
 
 	@Bean
