@@ -13,7 +13,7 @@ __all__ = ["create_app"]
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app; configuration comes from the environment (see ``config``)."""
-    from smart_app import config, errors, security
+    from smart_app import config, errors, patient_context, security
     from smart_app.store import ServerSideSessionInterface, SqliteStore
 
     app = Flask(__name__, instance_relative_config=True)
@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     security.init_app(app)
     errors.init_app(app)
+    patient_context.init_app(app)
 
     from smart_app import dashboard, forms, launch, patient_copy
 

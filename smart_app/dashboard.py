@@ -7,6 +7,7 @@ from flask import Blueprint, g, render_template
 from fhir_mbt.content import shipped
 from smart_app import charts
 from smart_app.dashboard_data import build_view
+from smart_app.patient_context import remember
 from smart_app.patient_data import read_patient_record
 from smart_app.views import launched
 
@@ -18,6 +19,7 @@ bp = Blueprint("dashboard", __name__)
 def index():
     patient, responses = read_patient_record(g.fhir, g.tokens.patient)
     view = build_view(responses, patient, shipped())
+    remember(view.patient)
     figures = {
         "rfq": charts.line_chart(
             [charts.Series("Certainty (RFQ_c)", view.series["rfq_c"]),

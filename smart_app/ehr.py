@@ -9,6 +9,7 @@ tokens are written back to the session.
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from flask import current_app, request, session, url_for
@@ -28,7 +29,8 @@ from fhir_mbt.smart import (
     scope_string,
 )
 
-__all__ = ["EHR_SCOPES", "STANDALONE_SCOPES", "smart_client", "tokens", "store_tokens", "fhir", "can", "clear"]
+__all__ = ["EHR_SCOPES", "STANDALONE_SCOPES", "smart_client", "tokens", "store_tokens", "start_launch", "launch_id",
+           "fhir", "can", "clear"]
 
 #: The least the app needs: read the patient, read and write its own records.
 DATA_SCOPES = [
@@ -95,6 +97,35 @@ def tokens() -> TokenSet | None:
 def store_tokens(token_set: TokenSet) -> None:
     session["tokens"] = token_set.to_dict()
     session["launched_at"] = time.time()
+
+
+#: What a new launch in the same browser keeps of the one before: answers held for a
+#: sign-in, the forms issued (so a form opened before still finds its record), the
+#: patients named on pages (so a stale tab can be told whose form it was).
+CARRIED_OVER = ("held_form", "submissions", "attempts", "patients")
+
+
+def start_launch(token_set: TokenSet) -> None:
+    """A new launch in this browser: a new session id and launch id, the tokens of this launch.
+
+    The CSRF token of the previous launch is kept as ``csrf_previous``: a form
+    still open in another tab can then be answered with a clear page (wrong
+    patient, or sign in again) that keeps its answers, though never saved with it.
+    """
+    kept = {key: session[key] for key in CARRIED_OVER if key in session}
+    previous_csrf = session.get("csrf")
+    session.clear()
+    session.regenerate()
+    session.update(kept)
+    if previous_csrf:
+        session["csrf_previous"] = previous_csrf
+    session["launch_id"] = secrets.token_urlsafe(12)
+    store_tokens(token_set)
+
+
+def launch_id() -> str:
+    """The id of this browser's current launch (forms carry it, to notice a newer one)."""
+    return session.get("launch_id", "")
 
 
 def clear() -> None:

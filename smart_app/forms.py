@@ -1,72 +1,68 @@
 """Forms: new, draft, resume, complete, view and amend QuestionnaireResponses.
 
-The path of a completed form is straight: read the post → check the answers
-against the Questionnaire → score → extract Observations → one transaction
-(response + Observations + Provenance). Nothing is written unless every step
-succeeded, and whatever goes wrong the clinician's answers come back on the
-page (or, when the sign-in expired, after the next launch).
+The routes check who and what a request is about, then hand the saving to
+``form_save``. Identity: a new form gets a submission id bound to this session,
+the form and the patient, and kept in the page's URL (``?s=``), so Back, Refresh
+or a retry show and post the same id; it becomes the record's business
+identifier, so one form is one record. Once saved, the same page leads to that
+record (Back after Complete shows it; a resubmission of it with changed answers
+is an edit of it, with If-Match). Every later save of a record goes through the
+edit path, where the version the clinician started from must still be the
+server's: a conflict is shown, never overwritten.
 
-Identity and versions: each new form gets a submission id from the server,
-bound to this session and patient; it becomes the response's business
-identifier, so a double submit writes once. The first save of a new form
-(draft or complete) fixes which record the form is; every later save of that
-record goes through the edit path, where the version the clinician started
-from must still be the server's (If-Match): a conflict is shown, never
-overwritten.
+Patient: every form carries the patient and the launch it was opened for. A post
+for another patient than the one open now is refused with a page that names both
+and keeps the answers (they come back when that patient is launched again); a
+post from an earlier launch for the same patient shows the form again, filled in,
+to be checked and saved.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
-import uuid
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from fhir_mbt.content import terminology
-from fhir_mbt.client import FhirError, Timeout, Unauthorized, VersionConflict
-from fhir_mbt.content import shipped
-from fhir_mbt.errors import ContentNotFound
-from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
-from fhir_mbt.engine.validate import validate_response
-from smart_app import ehr
+from fhir_mbt.client import ResourceNotFound, Unauthorized
+from fhir_mbt.content import shipped, terminology
+from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM
+from fhir_mbt.errors import FhirMbtError
+from smart_app import ehr, saving, submissions
 from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
+from smart_app.fhir_errors import describe
+from smart_app.form_save import (
+    EDITABLE,
+    FINAL,
+    Hold,
+    Target,
+    can_write,
+    candidate,
+    questionnaire_for,
+    render_form,
+    save,
+)
+from smart_app.patient_context import banner, other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
+from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
+from smart_app.security import stale_form
 from smart_app.views import launched
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
 log = logging.getLogger(__name__)
 
 FORMS = terminology.QUESTIONNAIRES
-EDITABLE = ("in-progress", "completed", "amended")
-FINAL = ("completed", "amended")
 MAX_FIELDS = 2000
-MAX_SUBMISSIONS = 50
 _VERSION = re.compile(r"^[A-Za-z0-9.\-]{1,64}$")
-
-
-class _Hold(Exception):
-    """The sign-in expired while saving: keep the answers for the next launch."""
-
-
-def _questionnaire(qid: str) -> dict:
-    if qid not in FORMS:
-        abort(404, description="There is no such form.")
-    try:
-        return shipped().get(terminology.questionnaire_url(qid))
-    except ContentNotFound:
-        abort(404, description="There is no such form.")
-
-
-def _can_write() -> bool:
-    return ehr.can("QuestionnaireResponse", "create") and ehr.can("Observation", "create")
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+_HELD = {
+    "expired": "Your answers from before the sign-in expired are back. Check them, then save.",
+    "relaunched": "The app was opened again since you started this form. Your answers are below: check that "
+                  "they are for this patient, then save.",
+    "other-patient": "Your answers from the form you started earlier for this patient are back. Check them, "
+                     "then save.",
+    "unreachable": "Your answers from before the FHIR server failed are back. Check them, then save.",
+}
 
 
 def _posted() -> dict[str, list[str]]:
@@ -76,112 +72,39 @@ def _posted() -> dict[str, list[str]]:
     return {k: form.getlist(k) for k in form if k.startswith("a:")}
 
 
-# --- submission ids: issued here, bound to the session and the patient ---------------
+def _restore(fields, held: dict | None):
+    if held:
+        flash(_HELD.get(held.get("reason", "expired"), _HELD["expired"]), "info")
+        overlay_post(fields, held["form"])
+    return fields
 
 
-def _issue_submission(qid: str, submission_id: str | None = None, rid: str | None = None) -> str:
-    submission_id = submission_id or str(uuid.uuid4())
-    issued = dict(session.get("submissions", {}))
-    issued[submission_id] = {"qid": qid, "patient": g.tokens.patient, "rid": rid, "at": _now()}
-    if len(issued) > MAX_SUBMISSIONS:
-        for old in sorted(issued, key=lambda k: issued[k]["at"])[: len(issued) - MAX_SUBMISSIONS]:
-            issued.pop(old)
-    session["submissions"] = issued
-    return submission_id
-
-
-def _submission(submission_id: str, qid: str) -> dict | None:
-    found = session.get("submissions", {}).get(submission_id)
-    if found and found["qid"] == qid and found["patient"] == g.tokens.patient:
-        return found
-    return None
-
-
-def _bind_submission(submission_id: str, rid: str) -> None:
-    issued = dict(session.get("submissions", {}))
-    if submission_id in issued:
-        issued[submission_id] = {**issued[submission_id], "rid": rid}
-        session["submissions"] = issued
-
-
-# --- building and showing -------------------------------------------------------------
-
-
-def _author() -> dict | None:
-    user = g.tokens.fhir_user
-    if not user:
-        return None
-    parts = user.rstrip("/").split("/")
-    return {"reference": "/".join(parts[-2:])} if len(parts) >= 2 else None
-
-
-def _response(questionnaire: dict, items: list[dict], status: str, submission_id: str, base: dict | None) -> dict:
-    response = {
-        "resourceType": "QuestionnaireResponse",
-        **({"id": base["id"]} if base and base.get("id") else {}),
-        "identifier": (base or {}).get("identifier")
-        or {"system": RESPONSE_IDENTIFIER_SYSTEM, "value": submission_id},
-        "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
-        "status": status,
-        "subject": {"reference": f"Patient/{g.tokens.patient}"},
-        # An amendment corrects the answers of the same occasion: it keeps that
-        # occasion's time, so charts and "latest record" logic do not move it.
-        "authored": base["authored"] if status == "amended" and base.get("authored") else _now(),
-    }
-    if g.tokens.context.encounter:
-        response["encounter"] = {"reference": f"Encounter/{g.tokens.context.encounter}"}
-    elif base and base.get("encounter"):
-        response["encounter"] = base["encounter"]
-    author = _author() or (base or {}).get("author")
-    if author:
-        response["author"] = author
-    if items:
-        response["item"] = items
-    return response
-
-
-def _render(questionnaire, fields, *, status=200, action, submission_id, version_id=None, amending=False,
-            form_errors=False, general_errors=()):
-    return render_template(
-        "form.html",
-        questionnaire=questionnaire,
-        fields=fields,
-        action=action,
-        submission_id=submission_id,
-        version_id=version_id,
-        amending=amending,
-        can_write=_can_write(),
-        form_errors=form_errors,
-        general_errors=list(general_errors),
-        ctx=g.tokens.context,
-        patient=None,
-    ), status
-
-
-def _held(url: str) -> dict | None:
-    held = session.get("held_form")
-    if held and held.get("url") == url and held.get("patient") == g.tokens.patient:
-        return held
-    return None
-
-
-def _release_held(url: str) -> None:
-    held = session.get("held_form")
-    if held and held.get("url") == url:
-        session.pop("held_form")
+# --- showing ---------------------------------------------------------------------------
 
 
 @bp.get("/<qid>/new")
 @launched
 def new(qid):
-    questionnaire = _questionnaire(qid)
-    fields = build_form(questionnaire, shipped())
-    held = _held(request.path)
-    if held:
-        flash("Your answers from before the sign-in expired are back. Check them, then save.", "info")
-        fields = overlay_post(fields, held["form"])
-    submission_id = _issue_submission(qid, held.get("submission_id") if held else None)
-    return _render(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id)
+    questionnaire = questionnaire_for(qid)
+    return _new_form(qid, questionnaire, lambda: build_form(questionnaire, shipped()), "forms.new", {"qid": qid})
+
+
+def _new_form(qid, questionnaire, fields_of, endpoint, args):
+    """A new form at a URL that names its submission: Back and Refresh show the same one."""
+    held = submissions.held(url_for("forms.new", qid=qid, _external=False).split("?", 1)[0])
+    submission_id = request.args.get("s", "")
+    issued = submissions.get(submission_id, qid)
+    if issued is None:
+        submission_id = submissions.issue(qid, (held or {}).get("submission_id"))
+        return redirect(url_for(endpoint, s=submission_id, **args))
+    if issued.get("rid") and not held:
+        if issued.get("status") == "in-progress":
+            flash("This form was saved as a draft: here it is, to go on with.", "info")
+            return redirect(url_for("forms.edit", rid=issued["rid"]))
+        flash("This form was already saved: here is the record. To change it, use Amend.", "info")
+        return redirect(url_for("forms.view", rid=issued["rid"]))
+    fields = _restore(fields_of(), held)
+    return render_form(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id)
 
 
 @bp.get("/mbt-formulation/revise")
@@ -189,18 +112,20 @@ def new(qid):
 def revise_formulation():
     """A new formulation that starts from the current one."""
     qid = terminology.FORMULATION
-    questionnaire = _questionnaire(qid)
+    questionnaire = questionnaire_for(qid)
     _, responses = read_patient_record(g.fhir, g.tokens.patient)
     current = [r for r in responses if questionnaire_id(r) == qid and r.get("status") in FINAL]
     if not current:
         return redirect(url_for("forms.new", qid=qid))
     latest = max(current, key=lambda r: r.get("authored", ""))
-    fields = build_form(questionnaire, shipped(), latest)
-    names = {f.link_id: f.name for f in walk_fields(fields)}
-    overlay_post(fields, {names["revision.is-revision"]: ["yes"],
-                          names["revision.previous"]: [f"QuestionnaireResponse/{latest['id']}"]})
-    return _render(questionnaire, fields, action=url_for("forms.new", qid=qid),
-                   submission_id=_issue_submission(qid))
+
+    def fields_of():
+        fields = build_form(questionnaire, shipped(), latest)
+        names = {f.link_id: f.name for f in walk_fields(fields)}
+        return overlay_post(fields, {names["revision.is-revision"]: ["yes"],
+                                     names["revision.previous"]: [f"QuestionnaireResponse/{latest['id']}"]})
+
+    return _new_form(qid, questionnaire, fields_of, "forms.revise_formulation", {})
 
 
 @bp.get("/mbt-crisis-plan/revise")
@@ -208,16 +133,18 @@ def revise_formulation():
 def revise_crisis_plan():
     """A crisis plan revision that starts from the newest plan (a formulation's or an earlier revision)."""
     qid = terminology.CRISIS_PLAN
-    questionnaire = _questionnaire(qid)
+    questionnaire = questionnaire_for(qid)
     patient, responses = read_patient_record(g.fhir, g.tokens.patient)
     source = build_view(responses, patient, shipped()).crisis_plan_source
     if source is None:
         return redirect(url_for("forms.new", qid=terminology.FORMULATION))
-    fields = build_form(questionnaire, shipped(), source.response)
-    names = {f.link_id: f.name for f in walk_fields(fields)}
-    overlay_post(fields, {names["crisis-plan.previous"]: [f"QuestionnaireResponse/{source.id}"]})
-    return _render(questionnaire, fields, action=url_for("forms.new", qid=qid),
-                   submission_id=_issue_submission(qid))
+
+    def fields_of():
+        fields = build_form(questionnaire, shipped(), source.response)
+        names = {f.link_id: f.name for f in walk_fields(fields)}
+        return overlay_post(fields, {names["crisis-plan.previous"]: [f"QuestionnaireResponse/{source.id}"]})
+
+    return _new_form(qid, questionnaire, fields_of, "forms.revise_crisis_plan", {})
 
 
 def _load(rid: str) -> dict:
@@ -238,13 +165,13 @@ def _load(rid: str) -> dict:
 @launched
 def view(rid):
     response = _load(rid)
-    questionnaire = _questionnaire(questionnaire_id(response))
+    questionnaire = questionnaire_for(questionnaire_id(response))
     fields = build_form(questionnaire, shipped(), response)
     # Scores hidden from patients (questionnaire-hidden) are still the clinician's to read here.
     return render_template("response.html", questionnaire=questionnaire, fields=fields, response=response,
                            all_fields=list(walk_fields(fields)),
-                           can_write=_can_write() and response.get("status") in EDITABLE,
-                           ctx=g.tokens.context, patient=None)
+                           can_write=can_write() and response.get("status") in EDITABLE,
+                           ctx=g.tokens.context, patient=banner(), always_banner=True)
 
 
 @bp.get("/r/<rid>/edit")
@@ -253,189 +180,185 @@ def edit(rid):
     response = _load(rid)
     if response.get("status") not in EDITABLE:
         return page("This record cannot be changed", f"Its status is {response.get('status')}.", 409)
-    questionnaire = _questionnaire(questionnaire_id(response))
-    fields = build_form(questionnaire, shipped(), response)
+    questionnaire = questionnaire_for(questionnaire_id(response))
     version = (response.get("meta") or {}).get("versionId")
-    held = _held(request.path)
+    held = submissions.held(request.path)
+    fields = _restore(build_form(questionnaire, shipped(), response), held)
     if held:
-        flash("Your answers from before the sign-in expired are back. Check them, then save.", "info")
-        fields = overlay_post(fields, held["form"])
         version = held.get("version") or version
-    return _render(questionnaire, fields, action=url_for("forms.edit", rid=rid),
-                   submission_id=(response.get("identifier") or {}).get("value", ""),
-                   version_id=version, amending=response.get("status") in FINAL)
+    return render_form(questionnaire, fields, action=url_for("forms.edit", rid=rid),
+                       submission_id=(response.get("identifier") or {}).get("value", ""),
+                       version_id=version, amending=response.get("status") in FINAL)
 
 
 # --- saving ----------------------------------------------------------------------------
 
 
+def _other_context(posted, submission_id, version):
+    """None when the post is for the patient and launch open now; otherwise the page
+    that says so (the answers are held, nothing is written)."""
+    form_patient = request.form.get("patient", "")
+    if form_patient and form_patient != g.tokens.patient:
+        submissions.hold(request.path, posted, patient=form_patient, submission_id=submission_id,
+                         version=version, reason="other-patient")
+        qid = request.form.get("form", "")
+        answers = title = None
+        if qid in FORMS:
+            questionnaire = questionnaire_for(qid)
+            answers = _answered(overlay_post(build_form(questionnaire, shipped()), posted))
+            title = questionnaire.get("title")
+        log.warning("a form for another patient than the one open was refused")
+        return other_patient_page(form_patient, kept=True, answers=answers, title=title)
+    if form_patient and not stale_form() and request.form.get("launch") == ehr.launch_id():
+        return None
+    # A form of an earlier launch (or one that does not say whose it is): show it
+    # again, filled in, for this patient and launch; saving is one more click.
+    submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
+                     version=version, reason="relaunched")
+    return redirect(request.path, code=303)
+
+
+def _answered(fields) -> list[tuple[str, list[str]]]:
+    """(question, answers) for every question answered in a post, in form order, as labels."""
+    out = []
+    for f in walk_fields(fields):
+        if f.type in ("group", "display") or f.calculated:
+            continue
+        labels = {o.token: o.label for o in f.options} | ({"yes": "Yes", "no": "No"} if f.type == "boolean" else {})
+        values = [labels.get(v, v) for v in f.values] + ([f.other_text] if f.other_text else [])
+        if values:
+            out.append((f.text, values))
+    return out
+
+
 @bp.post("/<qid>/new")
 @launched
 def create(qid):
-    questionnaire = _questionnaire(qid)
+    questionnaire = questionnaire_for(qid)
     posted = _posted()
     submission_id = request.form.get("submission_id", "")
+    refused = _other_context(posted, submission_id, None)
+    if refused is not None:
+        return refused
     action = url_for("forms.new", qid=qid)
-    issued = _submission(submission_id, qid)
+    issued = submissions.get(submission_id, qid)
+    target = Target(questionnaire, posted, submission_id, action)
     if issued is None:
         fields = overlay_post(build_form(questionnaire, shipped()), posted)
-        return _render(questionnaire, fields, status=400, action=action, submission_id=_issue_submission(qid),
-                       form_errors=True, general_errors=[
-                           "This form had expired or was opened in another sign-in. Nothing was saved; "
-                           "your answers are below: save again."])
+        return render_form(questionnaire, fields, status=400, action=action, submission_id=submissions.issue(qid),
+                           form_errors=True, general_errors=[
+                               "This form had expired or was opened in another sign-in. Nothing was saved; "
+                               "your answers are below: save again."])
+    if not issued.get("rid") and issued.get("uncertain"):
+        issued = _ask_server(target, issued)
     if issued.get("rid"):
-        # This page was already saved once (a second click, the back button): continue that
-        # record; completing it again is the same submission, so nothing is written twice.
-        return _guarded(lambda: _continue(issued["rid"], posted), posted, submission_id, None)
-    return _guarded(lambda: _save(questionnaire, posted, base=None, submission_id=submission_id, action=action),
-                    posted, submission_id, None)
+        # This page was saved once already (a second click, Back, a retry): it is that record.
+        return _guarded(lambda: _continue(target, issued), posted, submission_id, None)
+    return _guarded(lambda: save(target), posted, submission_id, None)
+
+
+def _ask_server(target: Target, issued: dict) -> dict:
+    """After a save that may or may not have landed: is the record there? (A failed
+    look-up changes nothing: the conditional create that follows is safe.)"""
+    ident = {"system": RESPONSE_IDENTIFIER_SYSTEM, "value": target.submission_id}
+    try:
+        stored = saving.find(g.fhir, g.tokens.patient, ident)
+    except Unauthorized:
+        return issued
+    except (FhirMbtError, ValueError):  # not known yet: the conditional create that follows is safe
+        log.warning("could not look up a record after an uncertain save")
+        return issued
+    if stored:
+        submissions.bind(target.submission_id, stored["id"], (stored.get("meta") or {}).get("versionId"),
+                         stored.get("status", ""))
+        return submissions.get(target.submission_id, questionnaire_id(stored)) or issued
+    return issued
 
 
 @bp.post("/r/<rid>/edit")
 @launched
 def update(rid):
     posted = _posted()
-    return _guarded(lambda: _save_existing(rid, posted), posted, None, request.form.get("version_id"))
+    version = request.form.get("version_id")
+    refused = _other_context(posted, None, version)
+    if refused is not None:
+        return refused
+    return _guarded(lambda: _save_existing(rid, posted), posted, None, version)
 
 
 def _guarded(run, posted, submission_id, version):
     """Run a save; an expired sign-in anywhere in it keeps the answers for the next launch."""
     try:
         return run()
-    except (_Hold, Unauthorized):
-        session["held_form"] = {
-            "url": request.path,
-            "form": posted,
-            "submission_id": submission_id,
-            "version": version,
-            "patient": g.tokens.patient,
-            "issuer": g.tokens.issuer,
-        }
+    except (Hold, Unauthorized):
+        submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
+                         version=version, reason="expired")
         ehr.clear()
         return page("Your sign-in has expired", "Nothing was saved yet, and your answers are kept. Open MBT again "
                     "from the patient's chart and the form comes back filled in.", 401,
                     saved="they come back when you open the app again.")
+    except FhirMbtError as exc:
+        # A read before any write failed (the record, a look-up): nothing was written.
+        submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
+                         version=version, reason="unreachable")
+        title, message, status = describe(exc)
+        log.warning("saving stopped before writing: %s", type(exc).__name__)
+        return page(title, message, status, saved="they come back when you press Try again.",
+                    retry_url=request.path)
 
 
-def _continue(rid: str, posted):
-    base = _load(rid)
-    if base.get("status") in FINAL and request.form.get("action") == "complete":
-        flash("This form was already saved.", "info")
-        return redirect(url_for("dashboard.index"))
-    return _save_existing(rid, posted, from_new=True, base=base)
+def _continue(target: Target, issued: dict):
+    """A form whose record exists: unchanged, it is already saved; changed, it is an edit of that record."""
+    try:
+        base = _load(issued["rid"])
+    except ResourceNotFound:
+        # The server no longer has it (it lost a write it had acknowledged): save it again.
+        submissions.unbind(target.submission_id)
+        return save(target)
+    complete = request.form.get("action") == "complete"
+    same_kind = (base.get("status") in FINAL) == complete
+    if same_kind:
+        ours = candidate(target, complete)
+        if ours is not None and saving.same_answers(base, ours):
+            submissions.release_held(request.path)
+            flash("This form was already saved; nothing was written twice.", "info")
+            if complete:
+                return redirect(url_for("dashboard.index"))
+            return redirect(url_for("forms.edit", rid=base["id"]))
+    return _save_existing(base["id"], target.posted, from_new=True, base=base, version=issued.get("version"))
 
 
-def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | None = None):
+def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | None = None,
+                   version: str | None = None):
     base = base or _load(rid)
-    questionnaire = _questionnaire(questionnaire_id(base))
+    questionnaire = questionnaire_for(questionnaire_id(base))
     current = (base.get("meta") or {}).get("versionId")
     action = url_for("forms.edit", rid=rid)
     submission_id = (base.get("identifier") or {}).get("value", "")
-    sent = current if from_new else request.form.get("version_id", "")
+    sent = (version or current) if from_new else request.form.get("version_id", "")
 
     def refuse(message, status=409):
         fields = overlay_post(build_form(questionnaire, shipped()), posted)
-        return _render(questionnaire, fields, status=status, action=action, submission_id=submission_id,
-                       version_id=sent if sent and _VERSION.match(sent) else current,
-                       amending=base.get("status") in FINAL, form_errors=True, general_errors=[message])
+        return render_form(questionnaire, fields, status=status, action=action, submission_id=submission_id,
+                           version_id=sent if sent and _VERSION.match(sent) else current,
+                           amending=base.get("status") in FINAL, form_errors=True, general_errors=[message])
 
     if base.get("status") not in EDITABLE:
         return refuse(f"This record's status is {base.get('status')}: it can no longer be changed.")
     if not current:
         return refuse("The FHIR server did not say which version of this record it holds, so a change could "
                       "overwrite someone else's. Nothing was saved.", 502)
+    target = Target(questionnaire, posted, submission_id, action, base=base, version=current)
     if not sent or not _VERSION.match(sent) or sent != current:
-        return refuse("Someone else saved this record after you opened it. Your answers are below and nothing "
-                      "was overwritten: open the record again to see their version, then re-apply your changes.")
-    return _save(questionnaire, posted, base=base, submission_id=submission_id, action=action, version=current)
-
-
-def _save(questionnaire, posted, *, base, submission_id, action, version=None):
-    if not _can_write():
-        return page("Saving is not allowed", "The EHR did not give this app permission to save responses. "
-                    "Nothing was saved.", 403)
-    complete = request.form.get("action") == "complete"
-    amending = bool(base) and base.get("status") in FINAL
-    index = shipped()
-
-    def again(errors: dict[str, str], general=(), status=422):
-        fields = overlay_post(build_form(questionnaire, index), posted, errors)
-        return _render(questionnaire, fields, status=status, action=action, submission_id=submission_id,
-                       version_id=version, amending=amending, form_errors=True, general_errors=general)
-
-    try:
-        items = parse_form(questionnaire, posted, index)
-    except FormError as exc:
-        return again(exc.errors)
-    if amending and not complete:
-        return again({}, ["A completed record cannot go back to draft: save the amendment instead."])
-    status = "amended" if amending else ("completed" if complete else "in-progress")
-    response = _response(questionnaire, items, status, submission_id, base)
-
-    if status == "in-progress":
-        errors, general = field_errors(validate_response(response, questionnaire, index), build_form(questionnaire, index), posted)
-        if errors or general:
-            return again(errors, general)
-        return _send(lambda: _write_draft(response, version), again, success="Draft saved.")
-
-    response = apply_scores(response, questionnaire, index)
-    errors, general = field_errors(validate_response(response, questionnaire, index), build_form(questionnaire, index), posted)
-    if errors or general:
-        return again(errors, general)
-    try:
-        result = extract(response, questionnaire, index, previous=base if amending else None)
-    except ResponseError as exc:
-        return again({}, [str(exc)])
-    if result.problems:
-        return again({}, ["Some answers could not be turned into clinical data, so nothing was saved: "
-                          + "; ".join(p.get("diagnostics", "") for p in result.problems)])
-    bundle = transaction_bundle(result.response, result, now=_now())
-    first = bundle["entry"][0]["request"]
-    if base:
-        first["ifMatch"] = f'W/"{version}"'
-    elif "ifNoneExist" in first:
-        first["ifNoneExist"] += f"&subject=Patient/{g.tokens.patient}"
-    return _send(lambda: _transaction_rid(g.fhir.transaction(bundle)), again,
-                 success="Amendment saved." if amending else "Saved.")
-
-
-def _transaction_rid(answer: dict) -> str | None:
-    entries = answer.get("entry") or []
-    location = (entries[0].get("response") or {}).get("location", "") if entries else ""
-    match = re.search(r"QuestionnaireResponse/([A-Za-z0-9\-.]{1,64})", location)
-    return match.group(1) if match else None
-
-
-def _write_draft(response: dict, version: str | None) -> str | None:
-    if response.get("id"):
-        return g.fhir.update(response, if_match=version).id or response["id"]
-    ident = response["identifier"]
-    result = g.fhir.create(response, if_none_exist={
-        "identifier": f"{ident['system']}|{ident['value']}",
-        "subject": f"Patient/{g.tokens.patient}",
-    })
-    return result.id
-
-
-def _send(write, again, *, success):
-    submission_id = request.form.get("submission_id", "")
-    try:
-        rid = write()
-    except VersionConflict:
-        return again({}, ["Someone else saved this record after you opened it. Your answers are below and "
-                          "nothing was overwritten: open the record again to see their version, then re-apply "
-                          "your changes."], status=409)
-    except Unauthorized:
-        raise _Hold()
-    except FhirError as exc:
-        log.warning("saving failed: %s", type(exc).__name__)
-        reason = "did not answer in time" if isinstance(exc, Timeout) else "could not save it"
-        return again({}, [f"The FHIR server {reason}. Nothing was saved; your answers are below. Try again in a "
-                          "moment."], status=504 if isinstance(exc, Timeout) else 502)
-    _release_held(request.path)
-    if rid:
-        _bind_submission(submission_id, rid)
-    flash(success, "info")
-    if request.form.get("action") != "complete" and rid:
-        return redirect(url_for("forms.edit", rid=rid))
-    return redirect(url_for("dashboard.index"))
+        complete = request.form.get("action") == "complete"
+        if (base.get("status") in FINAL) == complete:
+            ours = candidate(target, complete)
+            if ours is not None and saving.same_answers(base, ours):
+                # The version after the one this page was opened at already says this (a second click).
+                flash("This record was already saved; nothing was written twice.", "info")
+                return redirect(url_for("dashboard.index") if complete else url_for("forms.edit", rid=rid))
+        if submissions.last_attempt(submission_id) != saving.fingerprint(base):
+            return refuse("Someone else saved this record after you opened it. Your answers are below and nothing "
+                          "was overwritten: open the record again to see their version, then re-apply your changes.")
+        # The newer version is this page's own earlier save, which seemed to fail: change it.
+    return save(target)

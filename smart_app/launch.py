@@ -66,14 +66,12 @@ def callback():
         )
     if not tokens.patient:
         return page("No patient selected", "The EHR did not say which patient to open. Launch the app from a patient's chart.", 400)
+    ehr.start_launch(tokens)
     held = session.get("held_form")
-    session.clear()
-    session.regenerate()
-    ehr.store_tokens(tokens)
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
-        session["held_form"] = held
         return redirect(held["url"])
-    return redirect(url_for("dashboard.index"))
+    # The dashboard's address names the patient, so a tab left on it is told, not switched, by a later launch.
+    return redirect(url_for("dashboard.index", patient=tokens.patient))
 
 
 def _why(exc: SmartError) -> str:

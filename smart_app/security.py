@@ -2,7 +2,9 @@
 
 CSRF: each session holds a random token; every POST must send it back in the
 ``csrf_token`` field (or the ``X-CSRF-Token`` header), compared in constant
-time. Headers: a Content-Security-Policy with no inline script or style and
+time. A new launch in the same browser gets a new token; the previous one is
+still recognised on the two form-saving views only, which then write nothing
+and answer with a page that keeps the answers (a tab left open across a launch). Headers: a Content-Security-Policy with no inline script or style and
 ``frame-ancestors`` limited to the configured EHR origins, no referrer (so an
 authorization code in a URL never leaks), no caching of patient pages.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, abort, request, session
+from flask import Flask, abort, g, request, session
 
-__all__ = ["init_app", "csrf_token"]
+__all__ = ["init_app", "csrf_token", "stale_form"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The only views that accept a form of the previous launch, to refuse it kindly.
+STALE_FORM_ENDPOINTS = frozenset({"forms.create", "forms.update"})
 
 
 def csrf_token() -> str:
@@ -33,8 +37,20 @@ def _check_csrf() -> None:
         abort(415, description="Forms are sent as plain form posts; nothing else is accepted.")
     expected = session.get("csrf")
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not expected or not hmac.compare_digest(expected, sent):
-        abort(400, description="The form has expired or did not come from this app. Reload the page and try again.")
+    if expected and hmac.compare_digest(expected, sent):
+        return
+    previous = session.get("csrf_previous")
+    if previous and hmac.compare_digest(previous, sent) and request.endpoint in STALE_FORM_ENDPOINTS:
+        # A form from this browser's previous launch: its view answers with a page
+        # that keeps the answers, and must not write anything (see ``stale_form``).
+        g.csrf_stale = True
+        return
+    abort(400, description="The form has expired or did not come from this app. Reload the page and try again.")
+
+
+def stale_form() -> bool:
+    """True when this POST carried the CSRF token of the previous launch, not the current one."""
+    return bool(g.get("csrf_stale"))
 
 
 def content_security_policy(frame_ancestors: list[str]) -> str:

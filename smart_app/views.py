@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g
+from flask import g, request
 
 from smart_app import ehr
 from smart_app.errors import page
+from smart_app.patient_context import other_patient_page
 
 __all__ = ["launched"]
 
 
 def launched(view):
-    """Run ``view`` only inside a launch; it finds ``g.tokens`` and ``g.fhir`` set."""
+    """Run ``view`` only inside a launch; it finds ``g.tokens`` and ``g.fhir`` set.
+
+    A page asked for another patient than the launch's (``?patient=``, which every
+    link of the app carries) is refused with a page that names both: a tab left
+    open on one patient never silently shows or acts on another.
+    """
 
     @wraps(view)
     def wrapper(*args, **kwargs):
@@ -27,6 +33,9 @@ def launched(view):
             )
         g.tokens = tokens
         g.fhir = ehr.fhir()
+        wanted = request.args.get("patient")
+        if request.method == "GET" and wanted and wanted != tokens.patient:
+            return other_patient_page(wanted)
         return view(*args, **kwargs)
 
     return wrapper

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
+
+import requests
 
 from fake_ehr import ISS
+
+
+class Browser(requests.Session):
+    """A clinician's browser for the end-to-end tests: follows redirects one hop at a time,
+    keeping cookies as a browser on localhost does (it sends the app's Secure cookie over
+    loopback http)."""
+
+    TIMEOUT = 120
+
+    def request(self, method, url, *args, allow_redirects=True, **kwargs):
+        kwargs.setdefault("timeout", self.TIMEOUT)
+        for _ in range(10):
+            answer = super().request(method, url, *args, allow_redirects=False, **kwargs)
+            for cookie in self.cookies:
+                cookie.secure = False  # loopback http is a secure context for browsers
+            if not allow_redirects or answer.status_code not in (301, 302, 303, 307, 308):
+                return answer
+            url = urljoin(url, answer.headers["Location"])
+            if answer.status_code in (301, 302, 303):
+                method, kwargs = "GET", {k: v for k, v in kwargs.items() if k not in ("data", "json")}
+        raise AssertionError("too many redirects")
 
 
 def launch(client, ehr, *, patient=None, standalone=False):
@@ -41,20 +65,23 @@ def long_history(ehr, *, sessions: int = 260, rfq: int = 20, checkins: int = 0) 
 
 
 def hidden_fields(html: str) -> dict:
-    """The hidden fields of a rendered form: CSRF token, submission id, version."""
+    """The hidden fields of a rendered form: CSRF token, submission id, version, and the
+    patient, launch and form it was opened for."""
     out = {
         "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
         "submission_id": re.search(r'name="submission_id" value="([^"]*)"', html).group(1),
     }
-    version = re.search(r'name="version_id" value="([^"]*)"', html)
-    if version:
-        out["version_id"] = version.group(1)
+    for name in ("version_id", "patient", "launch", "form", "duplicate_ok"):
+        found = re.search(rf'type="hidden" name="{name}" value="([^"]*)"', html)
+        if found:
+            out[name] = found.group(1)
     return out
 
 
 def form_csrf(client, path: str) -> dict:
-    """The hidden fields (CSRF token, submission id, version) of the form at ``path``."""
-    return hidden_fields(client.get(path).get_data(as_text=True))
+    """The hidden fields (CSRF token, submission id, version, patient, launch) of the form at
+    ``path`` (following the redirect that names a new form's submission in its URL)."""
+    return hidden_fields(client.get(path, follow_redirects=True).get_data(as_text=True))
 
 
 def post_data_from_response(questionnaire: dict, response: dict) -> dict[str, list[str]]:
@@ -81,3 +108,36 @@ def field_name(questionnaire: dict, link_id: str) -> str:
         if field.link_id == link_id:
             return field.name
     raise KeyError(link_id)
+
+
+# --- forms of the example patient --------------------------------------------------------
+
+SESSION = "mbt-session-record"
+#: A session date the example patient has no record for (yesterday: in the past, not in the examples).
+NEW_SESSION_DATE = (_dt.date.today() - _dt.timedelta(days=1)).isoformat()
+
+
+def questionnaire(qid):
+    from fhir_mbt.content import shipped, terminology
+
+    return shipped().get(terminology.questionnaire_url(qid))
+
+
+def example_response(ehr, qid):
+    """The example patient's first QuestionnaireResponse of form ``qid`` on the fake server."""
+    found = [r for r in ehr.of_type("QuestionnaireResponse") if r["questionnaire"].split("|")[0].endswith("/" + qid)]
+    return sorted(found, key=lambda r: r["authored"])[0]
+
+
+def form_data(ehr, qid):
+    """A post filled in like the example patient's first record of ``qid``, for a new occasion."""
+    q = questionnaire(qid)
+    data = post_data_from_response(q, example_response(ehr, qid))
+    if qid == SESSION:
+        data[field_name(q, "session.date")] = [NEW_SESSION_DATE]
+    return data
+
+
+def ours(ehr, resource_type):
+    """The resources of ``resource_type`` written by the test (not the example patient's)."""
+    return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]

@@ -19,6 +19,7 @@ import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 import responses
 
 ISS = "https://ehr.test/fhir"
@@ -36,7 +37,9 @@ class FakeEhr:
         self.granted_scope: str | None = None
         self.patient = "peter"
         self.fail_next: list[tuple[int, dict | str]] = []
+        self.faults: list[dict] = []
         self.token_lifetime = 3600
+        self.need_patient_banner = True
         self.fhir_requests: list = []
         self._register()
 
@@ -108,7 +111,7 @@ class FakeEhr:
             "scope": grant["scope"],
             "refresh_token": refresh,
             "patient": grant["patient"],
-            "need_patient_banner": True,
+            "need_patient_banner": self.need_patient_banner,
         }
 
     def expire_all_tokens(self):
@@ -134,6 +137,28 @@ class FakeEhr:
         grant = self.access_tokens.get(token)
         return bool(grant) and grant["expires"] > time.time()
 
+    def fault(self, *, method: str = "POST", path: str = "", query: str = "", after_write: bool = False,
+              status: int = 500, body: dict | str | None = None, timeout: bool = False, times: int = 1,
+              skip: int = 0) -> None:
+        """Fail ``times`` requests of ``method`` to ``path`` ("" is the base: transactions) whose
+        query contains ``query``, after letting ``skip`` of them through: answer ``status`` (or
+        time out) before doing anything, or ``after_write``."""
+        self.faults.append({"method": method, "path": path, "query": query, "after": after_write, "status": status,
+                            "times": times, "timeout": timeout, "skip": skip,
+                            "body": body if body is not None else _outcome("exception", "injected failure")})
+
+    def _fault_for(self, request) -> dict | None:
+        path = urlsplit(request.url).path[len(urlsplit(self.iss).path):].strip("/")
+        for fault in self.faults:
+            if (fault["times"] > 0 and fault["method"] == request.method and fault["path"] == path
+                    and fault["query"] in (urlsplit(request.url).query or "")):
+                if fault["skip"] > 0:
+                    fault["skip"] -= 1
+                    return None
+                fault["times"] -= 1
+                return fault
+        return None
+
     def _fhir(self, request):
         self.fhir_requests.append(request)
         if self.fail_next:
@@ -141,8 +166,20 @@ class FakeEhr:
             return status, {"Content-Type": "application/fhir+json"}, body if isinstance(body, str) else json.dumps(body)
         if not self._authorized(request):
             return 401, {"WWW-Authenticate": "Bearer"}, ""
+        fault = self._fault_for(request)
+        if fault and not fault["after"]:
+            return self._fail(fault)
         status, body, headers = self.handle(request.method, request.url, request.body, request.headers)
+        if fault:
+            return self._fail(fault)
         return status, {"Content-Type": "application/fhir+json", **headers}, json.dumps(body) if body is not None else ""
+
+    @staticmethod
+    def _fail(fault: dict):
+        if fault["timeout"]:
+            raise requests.exceptions.ReadTimeout("injected timeout")
+        body = fault["body"]
+        return fault["status"], {"Content-Type": "application/fhir+json"}, body if isinstance(body, str) else json.dumps(body)
 
     def handle(self, method: str, url: str, body, headers) -> tuple[int, dict | None, dict]:
         parts = urlsplit(url)
@@ -184,6 +221,12 @@ class FakeEhr:
                     return False
             elif name == "status":
                 if res.get("status") not in value.split(","):
+                    return False
+            elif name == "authored":
+                prefix, day = (value[:2], value[2:]) if value[:2] in ("ge", "le", "gt", "lt", "eq") else ("eq", value)
+                authored = res.get("authored", "")[: len(day)]
+                if not {"ge": authored >= day, "le": authored <= day, "gt": authored > day,
+                        "lt": authored < day, "eq": authored == day}[prefix]:
                     return False
             else:
                 return False

@@ -28,7 +28,7 @@ def submit(client, path, data, action="complete"):
 
 
 def test_untouched_sliders_post_no_answer(launched):
-    html = launched.get(f"/forms/{terminology.SESSION_RECORD}/new").get_data(as_text=True)
+    html = launched.get(f"/forms/{terminology.SESSION_RECORD}/new", follow_redirects=True).get_data(as_text=True)
     sliders = re.findall(r'<input type="range"[^>]*>', html)
     assert sliders, "the session record has sliders"
     for slider in sliders:
@@ -36,7 +36,7 @@ def test_untouched_sliders_post_no_answer(launched):
 
 
 def test_checkin_introduction_shows_the_configured_crisis_line_and_no_scores(launched):
-    html = launched.get(f"/forms/{terminology.WEEKLY_CHECKIN}/new").get_data(as_text=True)
+    html = launched.get(f"/forms/{terminology.WEEKLY_CHECKIN}/new", follow_redirects=True).get_data(as_text=True)
     intro = html[html.index('data-link-id="checkin.crisis-line"'):]
     intro = intro[:intro.index("</p>")]
     assert "Call 988" in intro
@@ -84,7 +84,7 @@ def test_dashboard_shows_the_newest_crisis_plan_whichever_record_holds_it(client
 
 
 def test_crisis_plan_revision_starts_from_the_newest_plan(launched, ehr):
-    page = launched.get("/forms/mbt-crisis-plan/revise")
+    page = launched.get("/forms/mbt-crisis-plan/revise", follow_redirects=True)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "QuestionnaireResponse/peter-formulation-2" in html

@@ -47,7 +47,7 @@ def _input(html: str, name: str) -> str:
 
 @pytest.mark.parametrize("qid,link_id", [(SESSION, "session.date"), (terminology.FORMULATION, "agreement.date")])
 def test_date_inputs_carry_min_and_max(launched, qid, link_id):
-    html = launched.get(f"/forms/{qid}/new").get_data(as_text=True)
+    html = launched.get(f"/forms/{qid}/new", follow_redirects=True).get_data(as_text=True)
     tag = _input(html, field_name(questionnaire(qid), link_id))
     assert 'type="date"' in tag
     assert f'max="{latest_today().isoformat()}"' in tag
@@ -103,7 +103,9 @@ def test_a_600000_character_note_is_refused_with_the_text_kept(launched, ehr, ac
 def test_a_note_at_the_limit_saves(launched, ehr):
     path = f"/forms/{SESSION}/new"
     hidden = form_csrf(launched, path)
-    answer = launched.post(path, data={**session_post(ehr, **{"session.note": "a" * MAX_TEXT_LENGTH}), **hidden,
+    yesterday = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)).isoformat()  # not the example's day
+    answer = launched.post(path, data={**session_post(ehr, **{"session.note": "a" * MAX_TEXT_LENGTH,
+                                                              "session.date": yesterday}), **hidden,
                                        "action": "complete"})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
     stored = [r for r in ehr.of_type("QuestionnaireResponse")
