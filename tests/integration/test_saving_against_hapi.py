@@ -48,8 +48,10 @@ def test_double_click_writes_one_record_and_says_already_saved(stack):
         for answer in answers:
             assert answer.status_code == 200 and "/dashboard" in answer.url, answer.text[:3000]
             assert "Someone else" not in answer.text
-        # Both land on the dashboard with "Saved." or "already saved" (they share one session,
-        # so which page shows which message is not fixed).
-        assert all("Saved." in a.text or "already saved" in a.text for a in answers)
+        # Both land on the dashboard. They share one server-side session, so the two flashed
+        # messages race for it: at least one page says "Saved." or "already saved", and
+        # neither says the save failed or was not made.
+        assert any("Saved." in a.text or "already saved" in a.text for a in answers)
+        assert not any("not saved" in a.text.lower() or "Nothing was saved" in a.text for a in answers)
         assert len(stored(stack.fhir_base, hidden["submission_id"])) == 1
     assert len(all_responses(stack.fhir_base, patient)) == 3
