@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping
 
 __all__ = [
     "CALCULATED_EXPRESSION",
+    "CONSTRAINT",
     "ENABLE_WHEN_EXPRESSION",
     "ENTRY_FORMAT",
     "HIDDEN",
@@ -53,6 +54,7 @@ REGEX = _CORE + "regex"
 MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
 ITEM_CONTROL = _CORE + "questionnaire-itemControl"
 HIDDEN = _CORE + "questionnaire-hidden"
+CONSTRAINT = _CORE + "questionnaire-constraint"
 ENTRY_FORMAT = _CORE + "entryFormat"
 #: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
 ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")

@@ -25,7 +25,9 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
   disabled ancestor) are absent; enabled required items are answered when
   the status is ``completed`` or ``amended`` (an item is only required
   within a group that is present);
-- read-only calculated items hold what their expression computes.
+- read-only calculated items hold what their expression computes;
+- for ``completed`` and ``amended`` responses, every ``questionnaire-constraint``
+  holds (:mod:`fhir_mbt.engine.constraints`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 from fhir_mbt.content.index import ContentIndex, shipped, split_canonical
 from fhir_mbt.engine.answers import format_error
 from fhir_mbt.engine.compiled import compile_questionnaire
+from fhir_mbt.engine.constraints import check_constraints
 from fhir_mbt.engine.errors import ResponseInvalid
 from fhir_mbt.engine.outcome import LINK_ID_EXTENSION, issue, issue_link_id, outcome
 from fhir_mbt.engine.structure import StructureCheck
@@ -177,6 +180,7 @@ def validate_and_score(
     validator = StructureCheck(response, compiled)
     try:
         validator.items(response.get("item"), compiled.items, "QuestionnaireResponse", (), None)
+        check_constraints(validator)
     except ContentError as exc:
         validator.error("processing", "QuestionnaireResponse", f"the Questionnaire's logic failed: {exc}")
     if not any(i["severity"] in ("error", "fatal") for i in validator.issues):
