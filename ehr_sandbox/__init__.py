@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from ehr_sandbox import ehr, oauth, proxy
+from ehr_sandbox import ehr, oauth, portal, proxy
 from ehr_sandbox.config import DEFAULTS
 from ehr_sandbox.services import Sandbox
 
@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ehr_sandbox"] = Sandbox.from_config(app.config)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(ehr.bp)
+    app.register_blueprint(portal.bp)
     app.register_blueprint(proxy.bp)
 
     @app.after_request

@@ -6,6 +6,7 @@ SANDBOX_UPSTREAM         FHIR base URL of the real server behind the proxy (HAPI
 SANDBOX_PUBLIC_BASE      where the sandbox itself is reached, e.g. http://127.0.0.1:9090;
                          its FHIR base (the ``iss`` apps are launched with) is this + /fhir
 SANDBOX_APP_LAUNCH_URL   the launch URL offered on the launch page
+SANDBOX_PORTAL_LAUNCH_URL the app's patient-portal launch URL (the portal page launches it)
 SANDBOX_CLIENTS          {client_id: {"redirect_uris": [...], "secret": "...",
                          "scopes": [...]}}; secret makes the client confidential,
                          scopes limits what it can be granted (default: all supported)
@@ -41,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_UPSTREAM": "http://127.0.0.1:8080/fhir",
     "SANDBOX_PUBLIC_BASE": "http://127.0.0.1:9090",
     "SANDBOX_APP_LAUNCH_URL": "http://127.0.0.1:5000/launch",
+    "SANDBOX_PORTAL_LAUNCH_URL": "http://127.0.0.1:5000/portal/launch",
     "SANDBOX_CLIENTS": {
         "fhir-mbt": {"redirect_uris": ["http://127.0.0.1:5000/callback"]},
     },

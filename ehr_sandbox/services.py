@@ -19,6 +19,7 @@ __all__ = ["Sandbox", "sandbox"]
 class Sandbox:
     public_base: str
     app_launch_url: str
+    portal_launch_url: str
     clients: dict[str, Client]
     token_lifetime: int
     key: SigningKey
@@ -47,6 +48,8 @@ class Sandbox:
         return cls(
             public_base=public_base,
             app_launch_url=str(config["SANDBOX_APP_LAUNCH_URL"]),
+            portal_launch_url=str(config.get("SANDBOX_PORTAL_LAUNCH_URL")
+                                  or str(config["SANDBOX_APP_LAUNCH_URL"]).rsplit("/", 1)[0] + "/portal/launch"),
             clients=read_clients(config["SANDBOX_CLIENTS"]),
             token_lifetime=lifetime,
             key=SigningKey(config.get("SANDBOX_SIGNING_KEY")),
