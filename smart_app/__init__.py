@@ -1,4 +1,4 @@
-"""The SMART-on-FHIR app for MBT clinicians (Flask)."""
+"""The SMART-on-FHIR app for MBT: clinicians launch it from the EHR, patients from the portal (Flask)."""
 
 from __future__ import annotations
 
@@ -36,10 +36,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
-    from smart_app import dashboard, forms, launch, patient_copy
+    from smart_app import dashboard, follow_up, forms, launch, patient_access, patient_copy, patient_forms, patient_portal
 
+    patient_access.init_app(app)
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(patient_copy.bp)
+    app.register_blueprint(follow_up.bp)
+    app.register_blueprint(patient_portal.portal)
+    app.register_blueprint(patient_portal.bp)
+    app.register_blueprint(patient_forms.bp)
     return app

@@ -7,6 +7,7 @@ MBT_CLIENT_ID         the app's client id at the EHR's authorization server
 MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic)
 MBT_ALLOWED_ISSUERS   comma-separated FHIR base URLs the app may be launched from
 MBT_EMERGENCY_LINE    what clinicians are told to call, e.g. "988; 911 for emergencies"
+MBT_EMERGENCY_TEL     optional: the number a patient's phone dials (default: the first number in the line)
 MBT_FRAME_ANCESTORS   space- or comma-separated EHR origins allowed to frame the app
 MBT_REDIRECT_URI      optional: the registered redirect URI (default: this app's /callback)
 MBT_SESSION_DB        optional: SQLite file for server-side sessions and tokens
@@ -39,6 +40,7 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_CLIENT_SECRET": env.get("MBT_CLIENT_SECRET") or None,
         "MBT_ALLOWED_ISSUERS": [i.rstrip("/") for i in split_list(env.get("MBT_ALLOWED_ISSUERS"))],
         "MBT_EMERGENCY_LINE": env.get("MBT_EMERGENCY_LINE", DEFAULT_EMERGENCY_LINE),
+        "MBT_EMERGENCY_TEL": env.get("MBT_EMERGENCY_TEL") or None,
         "MBT_FRAME_ANCESTORS": split_list(env.get("MBT_FRAME_ANCESTORS")),
         "MBT_REDIRECT_URI": env.get("MBT_REDIRECT_URI") or None,
         "MBT_SESSION_DB": env.get("MBT_SESSION_DB") or None,

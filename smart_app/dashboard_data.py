@@ -185,8 +185,12 @@ def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
     for e in view.checkins:
         if not any(k in e.answers for k in CHECKIN_RISK):
             continue
-        if _first(e.answers, "checkin.risk.thoughts") is True:
-            found.append((e.date, f"thoughts of self-harm or suicide in the check-in of {e.date}", ""))
+        if _first(e.answers, "checkin.risk.self-harm-thoughts") is True:
+            found.append((e.date, f"thoughts of self-harm in the check-in of {e.date}", ""))
+        if _first(e.answers, "checkin.risk.suicide-thoughts") is True:
+            found.append((e.date, f"thoughts of suicide in the check-in of {e.date}", ""))
+        if _first(e.answers, "checkin.risk.plan") is True:
+            found.append((e.date, f"a plan to end their life in the check-in of {e.date}", ""))
         if _first(e.answers, "checkin.risk.acted") is True:
             found.append((e.date, f"self-harm reported in the check-in of {e.date}", ""))
         if _first(e.answers, "checkin.risk.safe-now") is False:
@@ -195,7 +199,8 @@ def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
     return found
 
 
-CHECKIN_RISK = ("checkin.risk.thoughts", "checkin.risk.acted", "checkin.risk.safe-now")
+CHECKIN_RISK = ("checkin.risk.self-harm-thoughts", "checkin.risk.suicide-thoughts", "checkin.risk.acted",
+                "checkin.risk.safe-now")
 SESSION_RISK = ("risk.self-harm", "risk.suicidal-thoughts", "session.missed.risk-concern")
 
 

@@ -13,7 +13,7 @@ from fhir_mbt.smart import (
     SmartError,
     StateMismatch,
 )
-from smart_app import ehr
+from smart_app import ehr, patient_access
 from smart_app.errors import page
 
 bp = Blueprint("launch", __name__)
@@ -66,10 +66,16 @@ def callback():
         )
     if not tokens.patient:
         return page("No patient selected", "The EHR did not say which patient to open. Launch the app from a patient's chart.", 400)
+    refused = patient_access.refusal(tokens)
+    if refused:
+        log.warning("launch refused: the user does not fit the launch")
+        return page("This sign-in cannot open MBT", refused, 403)
     held = session.get("held_form")
     session.clear()
     session.regenerate()
     ehr.store_tokens(tokens)
+    if patient_access.is_patient(tokens):
+        return redirect(url_for("patient.home"))
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
         session["held_form"] = held
         return redirect(held["url"])
