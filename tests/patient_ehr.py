@@ -10,10 +10,15 @@ from urllib.parse import urlencode
 
 import responses
 
+from app_helpers import hidden_fields
 from ehr_sandbox.keys import SigningKey
 from fake_ehr import AUTH, ISS, FakeEhr
+from fhir_mbt.content import shipped, terminology
 
 _KEY = SigningKey()
+PETER = "mbt-example-peter"
+ME = f"Patient/{PETER}"
+CHECKIN = terminology.WEEKLY_CHECKIN
 
 
 class PatientEhr(FakeEhr):
@@ -66,3 +71,57 @@ def portal_launch(client, ehr: PatientEhr, *, user: str | None = None, patient: 
     assert started.status_code == 302, started.data
     back = ehr.authorize(started.headers["Location"], patient=patient)
     return client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+
+
+# --- filling in the patient's forms --------------------------------------------------------------
+
+
+def names(qid: str) -> dict[str, str]:
+    from smart_app.questionnaire_form import build_form, walk_fields
+
+    q = shipped().get(terminology.questionnaire_url(qid))
+    return {f.link_id: f.name for f in walk_fields(build_form(q, shipped()))}
+
+
+def checkin_answers(**risk) -> dict[str, list[str]]:
+    n = names(CHECKIN)
+    mbt = terminology.CODE_SYSTEM
+    data = {
+        n["checkin.blow-ups"]: ["2"], n["checkin.pauses"]: ["5"],
+        n["checkin.self-worth"]: [f"{mbt}|steady"], n["checkin.curiosity"]: [f"{mbt}|freq-often"],
+        n["checkin.repairs"]: [_first_option(CHECKIN, "checkin.repairs")],
+        n["checkin.risk.self-harm-thoughts"]: ["no"], n["checkin.risk.suicide-thoughts"]: ["no"],
+        n["checkin.risk.acted"]: ["no"],
+    }
+    for link, value in risk.items():
+        data[n[link.replace("_", "-").replace("risk-", "risk.").replace("checkin-", "checkin.")]] = [value]
+    return data
+
+
+def _first_option(qid: str, link_id: str) -> str:
+    from smart_app.questionnaire_form import build_form, walk_fields
+
+    q = shipped().get(terminology.questionnaire_url(qid))
+    field = next(f for f in walk_fields(build_form(q, shipped())) if f.link_id == link_id)
+    return field.options[0].token
+
+
+def risky() -> dict[str, list[str]]:
+    n = names(CHECKIN)
+    data = checkin_answers()
+    data[n["checkin.risk.suicide-thoughts"]] = ["yes"]
+    data[n["checkin.risk.plan"]] = ["no"]
+    data[n["checkin.risk.safe-now"]] = ["no"]
+    data[n["checkin.risk.contact-wanted"]] = ["yes"]
+    return data
+
+
+def send(client, path: str, data: dict, action: str = "complete"):
+    hidden = hidden_fields(client.get(path).get_data(as_text=True))
+    return client.post(path, data={**data, **hidden, "action": action})
+
+
+def mine(pehr, status=None) -> list[dict]:
+    return [r for r in pehr.of_type("QuestionnaireResponse")
+            if (r.get("author") or {}).get("reference") == ME and r["id"].startswith("peter-") is False
+            and (status is None or r["status"] == status)]
