@@ -3,7 +3,9 @@
 Pure functions over plain dicts: the blueprint reads the responses (one
 search, with the Patient included) and hands them here. Reading the
 responses rather than every Observation keeps the read to a few hundred
-resources for years of weekly sessions.
+resources for years of weekly sessions. Reading a record and the risk
+alert are the library's (:mod:`fhir_mbt.cds`), shared with the CDS Hooks
+service, so the dashboard and the EHR's chart judge risk alike.
 """
 
 from __future__ import annotations
@@ -12,90 +14,19 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from fhir_mbt.cds import risk
+from fhir_mbt.cds.record import FINAL, Entry, entry as _entry, first as _first, display as _display
+from fhir_mbt.cds.record import flatten, groups, questionnaire_id
 from fhir_mbt.content import terminology
 from fhir_mbt.content import ContentIndex
 
-__all__ = ["PatientView", "build_view", "flatten", "questionnaire_id", "patient_summary"]
+__all__ = ["PatientView", "build_view", "flatten", "groups", "questionnaire_id", "patient_summary"]
 
 FORMULATION = terminology.FORMULATION
 SESSION = terminology.SESSION_RECORD
 CHECKIN = terminology.WEEKLY_CHECKIN
 RFQ8 = terminology.RFQ8
 PROFILE = terminology.MENTALIZING_PROFILE
-
-FINAL = ("completed", "amended")
-
-
-def questionnaire_id(response: Mapping) -> str:
-    canonical = str(response.get("questionnaire", "")).split("|", 1)[0]
-    return canonical.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _value(answer: Mapping) -> Any:
-    for key, value in answer.items():
-        if key.startswith("value"):
-            return value
-    return None
-
-
-def flatten(items: Iterable[Mapping] | None, out: dict[str, list] | None = None) -> dict[str, list]:
-    """linkId → every answer value in the (sub)tree, in document order.
-
-    Iterative rather than recursive: it runs over every item of every
-    response on each dashboard view, and a year of weekly records is some
-    hundred thousand items.
-    """
-    out = {} if out is None else out
-    stack = list(reversed(items or ()))
-    pop, push = stack.pop, stack.extend
-    while stack:
-        item = pop()
-        children = item.get("item")
-        if children:
-            push(reversed(children))
-        answers = item.get("answer")
-        if not answers:
-            continue
-        values = out.get(item.get("linkId"))
-        if values is None:
-            values = out[item.get("linkId")] = []
-        nested = []
-        for answer in answers:
-            for key, value in answer.items():
-                if key.startswith("value"):
-                    values.append(value)
-                    break
-            sub = answer.get("item")
-            if sub:
-                nested.extend(sub)
-        if nested:
-            push(reversed(nested))
-    return out
-
-
-def groups(items: Iterable[Mapping] | None, link_id: str) -> list[list[Mapping]]:
-    """The child items of every instance of the group ``link_id``, anywhere in the tree."""
-    found = []
-    for item in items or ():
-        if item.get("linkId") == link_id:
-            found.append(item.get("item", []))
-        found.extend(groups(item.get("item"), link_id))
-    return found
-
-
-def _first(answers: Mapping[str, list], link_id: str, default=None):
-    values = answers.get(link_id)
-    return values[0] if values else default
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("display") or value.get("code") or value.get("reference") or "")
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return "" if value is None else str(value)
 
 
 def patient_summary(patient: Mapping | None) -> dict | None:
@@ -112,25 +43,6 @@ def patient_summary(patient: Mapping | None) -> dict | None:
         "gender": patient.get("gender", ""),
         "identifier": ident,
     }
-
-
-@dataclass
-class Entry:
-    response: Mapping
-    answers: dict[str, list]
-    date: str
-
-    @property
-    def id(self) -> str:
-        return self.response.get("id", "")
-
-    @property
-    def questionnaire_id(self) -> str:
-        return questionnaire_id(self.response)
-
-    @property
-    def status(self) -> str:
-        return self.response.get("status", "")
 
 
 @dataclass
@@ -151,81 +63,6 @@ class PatientView:
     titles: dict[str, str] = field(default_factory=dict)
 
 
-def _entry(response: Mapping, date_link: str | None = None) -> Entry:
-    answers = flatten(response.get("item"))
-    date = str(_first(answers, date_link, "") if date_link else "") or str(response.get("authored", ""))[:10]
-    return Entry(response, answers, date)
-
-
-#: Risk reported this many days before the newest risk answer still shows.
-RISK_WINDOW_DAYS = 14
-
-
-def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
-    """(date, reason, level) for every record that answered the risk questions positively.
-
-    Only records that answered the risk questions count as "the latest": a
-    missed session or a check-in with the risk part unanswered says nothing
-    about risk, so it must not hide what an earlier record reported.
-    """
-    found = []
-    for e in view.sessions:
-        answered = any(k in e.answers for k in SESSION_RISK)
-        if not answered:
-            continue
-        if _first(e.answers, "session.missed.risk-concern") is True:
-            found.append((e.date, f"risk concern after the missed session of {e.date}",
-                          _display(_first(e.answers, "session.missed.risk-level"))))
-        level = _display(_first(e.answers, "risk.level"))
-        if _first(e.answers, "risk.self-harm") is True:
-            found.append((e.date, f"self-harm reported in the session of {e.date}", level))
-        if _first(e.answers, "risk.suicidal-thoughts") is True:
-            found.append((e.date, f"suicidal thoughts reported in the session of {e.date}", level))
-        found.append((e.date, "", ""))
-    for e in view.checkins:
-        if not any(k in e.answers for k in CHECKIN_RISK):
-            continue
-        if _first(e.answers, "checkin.risk.self-harm-thoughts") is True:
-            found.append((e.date, f"thoughts of self-harm in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.suicide-thoughts") is True:
-            found.append((e.date, f"thoughts of suicide in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.plan") is True:
-            found.append((e.date, f"a plan to end their life in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.acted") is True:
-            found.append((e.date, f"self-harm reported in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.safe-now") is False:
-            found.append((e.date, f"does not feel safe (check-in of {e.date})", ""))
-        found.append((e.date, "", ""))
-    return found
-
-
-CHECKIN_RISK = ("checkin.risk.self-harm-thoughts", "checkin.risk.suicide-thoughts", "checkin.risk.acted",
-                "checkin.risk.safe-now")
-SESSION_RISK = ("risk.self-harm", "risk.suicidal-thoughts", "session.missed.risk-concern")
-
-
-def _risk(view: PatientView) -> dict | None:
-    """What to alert on: positive risk answers from the most recent records that asked.
-
-    Every positive answer within :data:`RISK_WINDOW_DAYS` of the newest
-    record that answered the risk questions is shown, so neither a later
-    record nor an amended older one can make a recent positive answer vanish.
-    """
-    findings = _risk_findings(view)
-    if not findings:
-        return None
-    newest = max(date for date, _, _ in findings)
-    try:
-        cutoff = (_dt.date.fromisoformat(newest[:10]) - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat()
-    except ValueError:
-        cutoff = newest
-    recent = sorted((f for f in findings if f[0] >= cutoff and f[1]), key=lambda f: f[0], reverse=True)
-    if not recent:
-        return None
-    levels = [level for _, _, level in recent if level]
-    return {"reasons": [reason for _, reason, _ in recent], "level": levels[0] if levels else ""}
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -236,7 +73,9 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex) -> PatientView:
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex, *,
+               today: _dt.date | None = None) -> PatientView:
+    """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window."""
     view = PatientView(patient=patient_summary(patient))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations = []
@@ -276,7 +115,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                     "indicator": _display(_first(values, "goal.indicator")),
                 }
             )
-    view.risk = _risk(view)
+    view.risk = risk.alert(view.sessions, view.checkins, today or _dt.datetime.now(_dt.timezone.utc).date())
     view.series = {
         "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
         "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],
