@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
 
-    from smart_app import dashboard, follow_up, forms, launch, patient_access, patient_copy, patient_forms, patient_portal
+    from smart_app import cds_hooks, dashboard, follow_up, forms, launch, patient_access, patient_copy, patient_forms, patient_portal
 
     patient_access.init_app(app)
     app.register_blueprint(launch.bp)
@@ -47,4 +47,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(patient_portal.portal)
     app.register_blueprint(patient_portal.bp)
     app.register_blueprint(patient_forms.bp)
+    app.register_blueprint(cds_hooks.bp)
     return app

@@ -12,6 +12,13 @@ MBT_FRAME_ANCESTORS   space- or comma-separated EHR origins allowed to frame the
 MBT_REDIRECT_URI      optional: the registered redirect URI (default: this app's /callback)
 MBT_SESSION_DB        optional: SQLite file for server-side sessions and tokens
 MBT_SESSION_LIFETIME  optional: seconds a session lives (default 8 hours)
+MBT_CDS_CLIENTS       EHRs that may call the CDS Hooks service: space- or comma-separated
+                      ISSUER=JWKS_URL pairs (the JWT's iss, and where its keys are published)
+MBT_CDS_BASE_URL      optional: the app's public base URL, which the JWT's aud must name
+                      (default: taken from the request's Host header)
+MBT_CDS_TIME_BUDGET   optional: seconds the service may spend reading FHIR without prefetch (default 2)
+MBT_CDS_SESSION_GAP_WEEKS  optional: weeks without an attended session before a warning (default 3)
+MBT_CDS_RFQ8_WEEKS    optional: weeks between RFQ-8 reviews (default 12)
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import os
 import secrets
 
-__all__ = ["from_environment", "split_list"]
+__all__ = ["from_environment", "split_list", "cds_clients"]
 
 DEFAULT_EMERGENCY_LINE = "988 Suicide & Crisis Lifeline; 911 for emergencies"
 
@@ -28,6 +35,17 @@ def split_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+
+
+def cds_clients(value: str | None) -> dict[str, str]:
+    """``ISSUER=JWKS_URL`` pairs → {issuer: JWKS URL}; ValueError on a pair without both."""
+    clients = {}
+    for pair in split_list(value):
+        issuer, _, jwks = pair.partition("=")
+        if not issuer or not jwks:
+            raise ValueError(f"MBT_CDS_CLIENTS: {pair!r} is not ISSUER=JWKS_URL")
+        clients[issuer] = jwks
+    return clients
 
 
 def from_environment(environ: dict | None = None) -> dict:
@@ -45,6 +63,11 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_REDIRECT_URI": env.get("MBT_REDIRECT_URI") or None,
         "MBT_SESSION_DB": env.get("MBT_SESSION_DB") or None,
         "MBT_SESSION_LIFETIME": int(env.get("MBT_SESSION_LIFETIME", 8 * 3600)),
+        "MBT_CDS_CLIENTS": cds_clients(env.get("MBT_CDS_CLIENTS")),
+        "MBT_CDS_BASE_URL": env.get("MBT_CDS_BASE_URL") or None,
+        "MBT_CDS_TIME_BUDGET": float(env.get("MBT_CDS_TIME_BUDGET", 2.0)),
+        "MBT_CDS_SESSION_GAP_WEEKS": int(env.get("MBT_CDS_SESSION_GAP_WEEKS", 3)),
+        "MBT_CDS_RFQ8_WEEKS": int(env.get("MBT_CDS_RFQ8_WEEKS", 12)),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.
