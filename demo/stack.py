@@ -152,6 +152,7 @@ class Stack:
             "SANDBOX_PUBLIC_BASE": self.sandbox_base,
             "SANDBOX_APP_LAUNCH_URL": f"{self.app_base}/launch",
             "SANDBOX_CLIENTS": {CLIENT_ID: {"redirect_uris": [f"{self.app_base}/callback"]}},
+            "SANDBOX_CDS_SERVICES": self.app_base,
         })
 
     def _app(self):
@@ -166,6 +167,8 @@ class Stack:
             "MBT_REDIRECT_URI": f"{self.app_base}/callback",
             "MBT_FRAME_ANCESTORS": [self.sandbox_base],
             "MBT_SESSION_DB": str(Path(self._tmp.name) / "sessions.sqlite3"),
+            "MBT_CDS_CLIENTS": {self.sandbox_base: f"{self.sandbox_base}/jwks"},
+            "MBT_CDS_BASE_URL": self.app_base,
             **self.app_config,
         }
         return create_app(config)

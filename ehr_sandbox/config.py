@@ -13,6 +13,9 @@ SANDBOX_CLIENTS          {client_id: {"redirect_uris": [...], "secret": "...",
 SANDBOX_TOKEN_LIFETIME   seconds an access token lives
 SANDBOX_SIGNING_KEY      RSA private key for id_tokens; generated at start when absent
 SANDBOX_UPSTREAM_TIMEOUT (connect, read) seconds for requests to the upstream server
+SANDBOX_CDS_SERVICES     base URL of a CDS Hooks service provider (its /cds-services is called
+                         when a chart is opened); none by default
+SANDBOX_CDS_TIMEOUT      (connect, read) seconds the chart waits for a CDS service
 SANDBOX_STORE            an :class:`ehr_sandbox.store.Store` to use (tests pass one
                          with a fake clock); a fresh one otherwise
 """
@@ -49,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_TOKEN_LIFETIME": 3600,
     "SANDBOX_SIGNING_KEY": None,
     "SANDBOX_UPSTREAM_TIMEOUT": (5.0, 60.0),
+    "SANDBOX_CDS_SERVICES": None,
+    "SANDBOX_CDS_TIMEOUT": (3.0, 10.0),
 }
 
 

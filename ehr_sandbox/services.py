@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+import requests
 
 from flask import current_app
 
@@ -25,6 +27,9 @@ class Sandbox:
     key: SigningKey
     store: Store
     upstream: Upstream
+    cds_base: str | None = None
+    cds_timeout: Any = (3.0, 10.0)
+    cds_session: requests.Session = field(default_factory=requests.Session)
 
     @property
     def fhir_base(self) -> str:
@@ -56,6 +61,8 @@ class Sandbox:
             store=config.get("SANDBOX_STORE") or Store(),
             upstream=Upstream(str(config["SANDBOX_UPSTREAM"]), f"{public_base}/fhir",
                               timeout=config["SANDBOX_UPSTREAM_TIMEOUT"]),
+            cds_base=str(config["SANDBOX_CDS_SERVICES"]).rstrip("/") if config.get("SANDBOX_CDS_SERVICES") else None,
+            cds_timeout=config.get("SANDBOX_CDS_TIMEOUT", (3.0, 10.0)),
         )
 
 
