@@ -97,6 +97,17 @@ def _bad(message: str, status: int = 400):
     return response
 
 
+@bp.before_request
+def _body_limit():
+    """A prefetched record of years is megabytes: more than a form post, read only once the JWT is checked."""
+    request.max_content_length = current_app.config["MBT_CDS_MAX_BODY"]
+
+
+@bp.errorhandler(413)
+def _too_large(_exc):
+    return _bad("the request is larger than this service accepts", 413)
+
+
 @bp.get("")
 def services():
     return jsonify(discovery())

@@ -19,6 +19,7 @@ MBT_CDS_BASE_URL      optional: the app's public base URL, which the JWT's aud m
 MBT_CDS_TIME_BUDGET   optional: seconds the service may spend reading FHIR without prefetch (default 2)
 MBT_CDS_SESSION_GAP_WEEKS  optional: weeks without an attended session before a warning (default 3)
 MBT_CDS_RFQ8_WEEKS    optional: weeks between RFQ-8 reviews (default 12)
+MBT_CDS_MAX_BODY      optional: largest hook request accepted, bytes (default 64 MiB: prefetch of years)
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_CDS_TIME_BUDGET": float(env.get("MBT_CDS_TIME_BUDGET", 2.0)),
         "MBT_CDS_SESSION_GAP_WEEKS": int(env.get("MBT_CDS_SESSION_GAP_WEEKS", 3)),
         "MBT_CDS_RFQ8_WEEKS": int(env.get("MBT_CDS_RFQ8_WEEKS", 12)),
+        "MBT_CDS_MAX_BODY": int(env.get("MBT_CDS_MAX_BODY", 64 * 1024 * 1024)),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.
