@@ -140,7 +140,7 @@ class _Record:
 
 
 def _critical(record: _Record, today: _dt.date, links: Links) -> dict | None:
-    open_findings = [f for f in risk.recent(risk.findings(record.sessions, record.checkins), today)
+    open_findings = [f for f in risk.recent_in(record.sessions, record.checkins, today)
                      if not record.followed_up(f)]
     lines: list[tuple[str, str]] = []
     records: list[str] = []
@@ -181,15 +181,14 @@ def _critical(record: _Record, today: _dt.date, links: Links) -> dict | None:
 def _session_gap(record: _Record, today: _dt.date, settings: Settings, links: Links) -> dict | None:
     if not record.sessions:
         return None
-    attended = [e.date for e in record.sessions
-                if _code(first(e.answers, "session.attendance")) in ATTENDED
-                and e.date[:10] <= today.isoformat()]
+    attended = next((e.date for e in reversed(record.sessions) if e.date[:10] <= today.isoformat()
+                     and _code(first(e.answers, "session.attendance")) in ATTENDED), None)
     limit = _dt.timedelta(weeks=settings.session_gap_weeks)
-    if not attended:
+    if attended is None:
         return _card("No attended MBT session recorded", "warning",
                      "Session records exist, but none records an attended session.", links, "Open MBT")
     try:
-        last = _dt.date.fromisoformat(max(attended)[:10])
+        last = _dt.date.fromisoformat(attended[:10])
     except ValueError:
         return None
     if today - last < limit:

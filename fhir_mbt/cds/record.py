@@ -8,7 +8,6 @@ years of weekly records stay cheap to read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 __all__ = ["FINAL", "Entry", "entry", "flatten", "groups", "first", "display", "questionnaire_id", "reference_id"]
@@ -94,13 +93,28 @@ def reference_id(reference: Any, resource_type: str) -> str | None:
     return None
 
 
-@dataclass
 class Entry:
-    """A response with its answers flattened and its date (the answer at ``date_link``, else authored)."""
+    """A response, its date (the answer at ``date_link``, else authored) and its answers by linkId.
 
-    response: Mapping
-    answers: dict[str, list]
-    date: str
+    The answers are flattened on first use: a rule that needs only dates
+    (when was the last RFQ-8?) reads years of records without walking them.
+    """
+
+    __slots__ = ("response", "date", "_answers")
+
+    def __init__(self, response: Mapping, answers: dict[str, list] | None = None, date: str = ""):
+        self.response = response
+        self._answers = answers
+        self.date = date
+
+    def __repr__(self) -> str:
+        return f"Entry({self.id!r}, {self.date!r})"
+
+    @property
+    def answers(self) -> dict[str, list]:
+        if self._answers is None:
+            self._answers = flatten(self.response.get("item"))
+        return self._answers
 
     @property
     def id(self) -> str:
@@ -115,7 +129,22 @@ class Entry:
         return self.response.get("status", "")
 
 
+def _top_level(response: Mapping, link_id: str) -> Any:
+    for item in response.get("item") or ():
+        if isinstance(item, Mapping) and item.get("linkId") == link_id:
+            for answer in item.get("answer") or ():
+                for key, value in answer.items():
+                    if key.startswith("value"):
+                        return value
+    return None
+
+
 def entry(response: Mapping, date_link: str | None = None) -> Entry:
-    answers = flatten(response.get("item"))
-    date = str(first(answers, date_link, "") if date_link else "") or str(response.get("authored", ""))[:10]
-    return Entry(response, answers, date)
+    made = Entry(response)
+    value = None
+    if date_link:
+        value = _top_level(response, date_link)
+        if value is None:
+            value = first(made.answers, date_link, "")
+    made.date = str(value or "") or str(response.get("authored", ""))[:10]
+    return made

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 from fhir_mbt.cds.record import Entry, display, first
 
-__all__ = ["RISK_WINDOW_DAYS", "CHECKIN_RISK", "SESSION_RISK", "Finding", "findings", "recent", "alert"]
+__all__ = ["RISK_WINDOW_DAYS", "CHECKIN_RISK", "SESSION_RISK", "Finding", "findings", "recent", "recent_in", "alert"]
 
 #: Risk reported this many days before today still shows, whatever the records after it say.
 RISK_WINDOW_DAYS = 14
@@ -119,9 +119,24 @@ def recent(found: list[Finding], today: _dt.date) -> list[Finding]:
     return sorted((f for f in found if f.date >= cutoff and f.reason), key=lambda f: f.date, reverse=True)
 
 
-def alert(sessions: Iterable[Entry], checkins: Iterable[Entry], today: _dt.date) -> dict | None:
+def recent_in(sessions: list[Entry], checkins: list[Entry], today: _dt.date) -> list[Finding]:
+    """``recent(findings(sessions, checkins), today)``, reading only the records near today when that is enough.
+
+    When a record from the last :data:`RISK_WINDOW_DAYS` days asked about
+    risk, the window starts at most one window before it, so records older
+    than two windows cannot change the answer and are not read.
+    """
+    near = (today - _dt.timedelta(days=2 * RISK_WINDOW_DAYS)).isoformat()
+    found = findings([e for e in sessions if e.date >= near], [e for e in checkins if e.date >= near])
+    asked = [f.date[:10] for f in found if f.date[:10] <= today.isoformat()]
+    if asked and max(asked) >= (today - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat():
+        return recent(found, today)
+    return recent(findings(sessions, checkins), today)
+
+
+def alert(sessions: list[Entry], checkins: list[Entry], today: _dt.date) -> dict | None:
     """The dashboard's alert: the reasons, newest first, and the newest risk level recorded with them."""
-    shown = recent(findings(sessions, checkins), today)
+    shown = recent_in(sessions, checkins, today)
     if not shown:
         return None
     levels = [f.level for f in shown if f.level]

@@ -139,3 +139,27 @@ def test_unreadable_card_says_risk_is_unknown():
     card = unreadable_card(LINKS, "The server did not answer.")
     assert card["indicator"] == "warning" and "unknown" in card["summary"]
     assert card["links"][0]["type"] == "smart"
+
+
+def test_reading_only_recent_records_gives_the_same_risk_as_reading_all():
+    import random
+
+    from fhir_mbt.cds import risk
+    from fhir_mbt.cds.record import entry
+
+    rng = random.Random(16)
+    for _ in range(300):
+        records = []
+        for _ in range(rng.randint(0, 12)):
+            ago = rng.randint(-5, 80)
+            if rng.random() < 0.5:
+                records.append(entry(session(ago, risk={"risk.self-harm": rng.choice(["risk-yes", "risk-no"])}),
+                                     "session.date"))
+            else:
+                records.append(entry(checkin(ago, acted=rng.random() < 0.3)))
+        records.sort(key=lambda e: e.date)
+        sessions = [e for e in records if "session" in e.response["questionnaire"]]
+        checkins = [e for e in records if "checkin" in e.response["questionnaire"]]
+        full = risk.recent(risk.findings(sessions, checkins), TODAY)
+        assert [(f.date, f.reason) for f in risk.recent_in(sessions, checkins, TODAY)] == \
+            [(f.date, f.reason) for f in full]
