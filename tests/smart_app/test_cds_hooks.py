@@ -217,3 +217,26 @@ def test_feedback_is_accepted_and_logged(cds, signer, caplog):
     assert "c-1 overridden" in caplog.text and "already-done" in caplog.text
     assert cds.post(path, json=feedback).status_code == 401
     assert call(cds, signer, {"nope": 1}, audience=f"{SERVICE}/feedback", path=path).status_code == 400
+
+
+def test_cds_clients_are_read_from_the_environment():
+    from smart_app.config import cds_clients, from_environment
+
+    assert cds_clients("https://ehr.a=https://ehr.a/jwks, https://ehr.b=https://ehr.b/keys?x=1") == {
+        "https://ehr.a": "https://ehr.a/jwks", "https://ehr.b": "https://ehr.b/keys?x=1"}
+    assert from_environment({})["MBT_CDS_CLIENTS"] == {}
+    with pytest.raises(ValueError):
+        cds_clients("https://ehr.a")
+    config = from_environment({"MBT_CDS_SESSION_GAP_WEEKS": "4", "MBT_CDS_RFQ8_WEEKS": "8",
+                               "MBT_CDS_TIME_BUDGET": "0.5"})
+    assert (config["MBT_CDS_SESSION_GAP_WEEKS"], config["MBT_CDS_RFQ8_WEEKS"], config["MBT_CDS_TIME_BUDGET"]) == (4, 8, 0.5)
+
+
+def test_prefetch_larger_than_a_form_post_is_accepted_but_bounded(cds_app, rsps, signer):
+    rsps.get(JWKS_URL, json=signer.jwks())
+    cds_app.config["MBT_CDS_MAX_BODY"] = 4096
+    client = cds_app.test_client()
+    big = hook({"mbtRecords": searchset(steady() * 3)})
+    assert call(client, signer, big).status_code == 413
+    cds_app.config["MBT_CDS_MAX_BODY"] = 64 * 1024 * 1024
+    assert call(client, signer, big).status_code == 200
