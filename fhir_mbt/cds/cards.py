@@ -152,7 +152,7 @@ def _critical(record: _Record, today: _dt.date, links: Links) -> dict | None:
         if task_ids:
             where += "; follow-up Task/" + ", Task/".join(_md(t) for t in task_ids)
         level = f" (risk level: {_md(f.level)})" if f.level else ""
-        lines.append((f.date, f"- **{_md(f.date)}**: {_md(f.reason)}{level}. {where}"))
+        lines.append((f.date, f"- **{_md(f.date)}**: {_md(f.reason)}{level} ({where})"))
         records.append(f"QuestionnaireResponse/{f.response_id}")
     for task in record.open_tasks:
         if task.get("id", "") in seen_tasks:
@@ -161,8 +161,8 @@ def _critical(record: _Record, today: _dt.date, links: Links) -> dict | None:
         focus = reference_id(task.get("focus"), "QuestionnaireResponse")
         urgent = " (urgent)" if task.get("priority") in ("asap", "stat") else ""
         text = task.get("description") or "Risk reported by the patient"
-        lines.append((date, f"- **{_md(date)}**{urgent}: {_md(text)} Follow-up Task/{_md(task.get('id', ''))}"
-                      + (f", record QuestionnaireResponse/{_md(focus)}" if focus else "")))
+        lines.append((date, f"- **{_md(date)}**{urgent}: {_md(text)} (follow-up Task/{_md(task.get('id', ''))}"
+                      + (f"; record QuestionnaireResponse/{_md(focus)})" if focus else ")")))
         if focus:
             records.append(f"QuestionnaireResponse/{focus}")
     if not lines:

@@ -25,7 +25,7 @@ def report_risk(stack) -> None:
         response.pop(key, None)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     response["authored"] = now.isoformat().replace("+00:00", "Z")
-    response["author"] = response["subject"] = {"reference": f"Patient/{PETER}"}
+    response["author"] = response["subject"] = response["source"] = {"reference": f"Patient/{PETER}"}
     processed = process_response(response, identifier=str(uuid.uuid4()), now=now)
     transaction = processed.bundle
     transaction["entry"] += care_team_entries(processed.response, reported_risk(processed.response), now=now)
