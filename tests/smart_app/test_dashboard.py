@@ -92,7 +92,7 @@ def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example
     checkins = sorted((r for r in ehr.of_type("QuestionnaireResponse") if "checkin" in r["questionnaire"]),
                       key=lambda r: r["authored"])
     newest, older = checkins[-1], checkins[-2]
-    assert set_answer(newest, "checkin.risk.thoughts", [{"valueBoolean": True}])
+    assert set_answer(newest, "checkin.risk.self-harm-thoughts", [{"valueBoolean": True}])
     ehr.put(newest)
     launch(client, ehr)
     edit = f"/forms/r/{older['id']}/edit"
