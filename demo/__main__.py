@@ -1,6 +1,7 @@
 """``python -m demo``: build and start HAPI FHIR, the EHR sandbox and the app; load the content.
 
-Prints the two addresses to launch from (the clinician's EHR page and the patient portal) and runs until Ctrl-C, then stops everything.
+Prints the two addresses to launch from (the clinician's EHR page and the
+patient portal) and runs until Ctrl-C, then stops everything.
 With ``--data-dir`` HAPI keeps its database between runs (loading is
 idempotent, so starting again is safe).
 """
