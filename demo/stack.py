@@ -5,6 +5,7 @@ run exactly the same wiring:
 
     with Stack() as stack:
         print(stack.launch_page)      # the sandbox's EHR page: pick a patient, launch the app
+        print(stack.portal_page)      # the sandbox's patient portal: pick yourself, open the app
 
 HAPI runs as its own process (see ``hapi_server/harness.py``); the sandbox
 and the app are served from threads of this process by werkzeug. The
@@ -111,6 +112,7 @@ class Stack:
             self.app_base = app_server.base
             self.iss = f"{self.sandbox_base}/fhir"
             self.launch_page = f"{self.sandbox_base}/"
+            self.portal_page = f"{self.sandbox_base}/portal/"
             sandbox_server.serve(self._sandbox_app())
             app_server.serve(self._app())
         except BaseException:
@@ -151,6 +153,7 @@ class Stack:
             "SANDBOX_UPSTREAM": self.fhir_base,
             "SANDBOX_PUBLIC_BASE": self.sandbox_base,
             "SANDBOX_APP_LAUNCH_URL": f"{self.app_base}/launch",
+            "SANDBOX_PORTAL_LAUNCH_URL": f"{self.app_base}/portal/launch",
             "SANDBOX_CLIENTS": {CLIENT_ID: {"redirect_uris": [f"{self.app_base}/callback"]}},
             "SANDBOX_CDS_SERVICES": self.app_base,
         })

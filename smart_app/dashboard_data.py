@@ -27,6 +27,10 @@ SESSION = terminology.SESSION_RECORD
 CHECKIN = terminology.WEEKLY_CHECKIN
 RFQ8 = terminology.RFQ8
 PROFILE = terminology.MENTALIZING_PROFILE
+CRISIS_PLAN = terminology.CRISIS_PLAN
+REVIEW = terminology.PERIODIC_REVIEW
+#: The parts of a crisis plan, by the linkId suffix shared by the formulation and the crisis plan revision.
+CRISIS_PARTS = ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts", "review-date")
 
 
 def patient_summary(patient: Mapping | None) -> dict | None:
@@ -50,6 +54,10 @@ class PatientView:
     patient: dict | None
     formulation: Entry | None = None
     crisis_plan: dict[str, str] = field(default_factory=dict)
+    #: Where the plan shown comes from: the newest formulation or crisis plan revision that has one.
+    crisis_plan_source: Entry | None = None
+    crisis_plan_overdue: bool = False
+    reviews: list[Entry] = field(default_factory=list)
     goals: list[dict[str, str]] = field(default_factory=list)
     risk: dict | None = None
     sessions: list[Entry] = field(default_factory=list)
@@ -73,12 +81,28 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex, *,
-               today: _dt.date | None = None) -> PatientView:
-    """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window."""
+def _crisis_plan(view: PatientView, plans: list[Entry], today: str) -> None:
+    """The newest crisis plan, from a formulation or a crisis plan revision, whichever is newer."""
+    having = [e for e in plans if any(f"crisis.{k}" in e.answers for k in CRISIS_PARTS)]
+    if not having:
+        return
+    newest = max(having, key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    view.crisis_plan_source = newest
+    view.crisis_plan = {key: _display(_first(newest.answers, f"crisis.{key}", "")) for key in CRISIS_PARTS}
+    review = view.crisis_plan.get("review-date", "")
+    view.crisis_plan_overdue = bool(review) and review[:10] < today
+
+
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex,
+               today: _dt.date | str | None = None) -> PatientView:
+    """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window and plan reviews."""
+    day = _dt.date.fromisoformat(today[:10]) if isinstance(today, str) else today
+    day = day or _dt.datetime.now(_dt.timezone.utc).date()
+    today = day.isoformat()
     view = PatientView(patient=patient_summary(patient))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
-    formulations = []
+    formulations: list[Entry] = []
+    plans: list[Entry] = []
     for response in responses:
         qid = questionnaire_id(response)
         status = response.get("status")
@@ -97,25 +121,26 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.profiles.append(_entry(response))
         elif qid == FORMULATION:
             formulations.append(_entry(response))
-    for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations):
+        elif qid == CRISIS_PLAN:
+            plans.append(_entry(response))
+        elif qid == REVIEW:
+            view.reviews.append(_entry(response, "review.date"))
+    for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations, plans, view.reviews):
         entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    _crisis_plan(view, formulations + plans, today)
     if formulations:
         view.formulation = formulations[-1]
-        answers = view.formulation.answers
-        view.crisis_plan = {
-            key: _display(_first(answers, f"crisis.{key}", ""))
-            for key in ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts")
-        }
         for goal in groups(view.formulation.response.get("item"), "goal"):
             values = flatten(goal)
             view.goals.append(
                 {
                     "domain": _display(_first(values, "goal.domain")),
+                    "code": str((_first(values, "goal.domain") or {}).get("code", "")),
                     "text": _display(_first(values, "goal.text")),
                     "indicator": _display(_first(values, "goal.indicator")),
                 }
             )
-    view.risk = risk.alert(view.sessions, view.checkins, today or _dt.datetime.now(_dt.timezone.utc).date())
+    view.risk = risk.alert(view.sessions, view.checkins, day)
     view.series = {
         "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
         "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],

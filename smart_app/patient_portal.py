@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from fhir_mbt.content import shipped
 from fhir_mbt.errors import FhirMbtError
 from fhir_mbt.smart import IssuerNotAllowed
-from smart_app import charts, ehr
+from smart_app import ehr
 from smart_app.errors import page
 from smart_app.patient_access import PATIENT_STANDALONE_SCOPES, PORTAL_SCOPES, patient_only
 from smart_app.patient_data import read_patient_record
@@ -46,6 +46,17 @@ def emergency_tel() -> str:
 
 
 bp.add_app_template_global(emergency_tel, "emergency_tel")
+
+
+@bp.app_template_filter("nice_date")
+def nice_date(value: str) -> str:
+    """``2026-08-31`` as ``Mon 31 Aug`` (with the year when it is not this year)."""
+    try:
+        day = _dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    text = f"{day:%a} {day.day} {day:%b}"
+    return text if day.year == _dt.date.today().year else f"{text} {day.year}"
 
 
 # --- launch -----------------------------------------------------------------------------
@@ -108,15 +119,9 @@ def home():
     patient, responses = read_patient_record(g.fhir, g.patient_id)
     view = build_home(responses, g.patient_id, shipped(), _dt.date.today(), _titles())
     remember_crisis_plan(view.crisis)
-    chart = charts.bar_chart(
-        [d for d, _, _ in view.checkins],
-        [charts.Series("Blow-ups", [(d, b) for d, b, _ in view.checkins]),
-         charts.Series("Paused before reacting", [(d, p) for d, _, p in view.checkins])],
-        title="Your check-ins: blow-ups and pauses",
-    ) if view.checkins else None
     name = ((patient or {}).get("name") or [{}])[0]
     given = (name.get("given") or [""])[0] or name.get("text", "")
-    return render_template("patient/home.html", view=view, chart=chart, given=given, ctx=None)
+    return render_template("patient/home.html", view=view, given=given, ctx=None)
 
 
 @bp.get("/crisis-plan")

@@ -36,6 +36,12 @@ class PatientEhr(FakeEhr):
         config.update(jwks_uri=f"{AUTH}/jwks", scopes_supported=config["scopes_supported"] + ["patient/*.cruds"])
         return status, headers, json.dumps(config)
 
+    def _fhir(self, request):
+        # A second app discovering the same server: ``responses`` hands repeated matches to the last one.
+        if request.url.endswith("/.well-known/smart-configuration"):
+            return self._well_known(request)
+        return super()._fhir(request)
+
     def authorize(self, authorize_url: str, *, patient: str | None = None) -> dict:
         back = super().authorize(authorize_url, patient=patient)
         self.codes[back["code"]]["fhir_user"] = self.fhir_user

@@ -26,9 +26,9 @@ RISK_WINDOW_DAYS = 14
 
 #: Check-in answers that are a risk: linkId → (the answer that counts, the words shown).
 CHECKIN_RISK: dict[str, tuple[bool, str]] = {
-    "checkin.risk.self-harm-thoughts": (True, "thoughts of self-harm in the check-in of {date}"),
-    "checkin.risk.suicide-thoughts": (True, "thoughts of suicide in the check-in of {date}"),
-    "checkin.risk.plan": (True, "a plan to end their life in the check-in of {date}"),
+    "checkin.risk.self-harm-thoughts": (True, "thoughts of self-harm reported in the check-in of {date}"),
+    "checkin.risk.suicide-thoughts": (True, "thoughts of suicide reported in the check-in of {date}"),
+    "checkin.risk.plan": (True, "a plan to end their life reported in the check-in of {date}"),
     "checkin.risk.acted": (True, "self-harm reported in the check-in of {date}"),
     "checkin.risk.safe-now": (False, "does not feel safe (check-in of {date})"),
 }
@@ -37,8 +37,8 @@ SESSION_RISK: dict[str, str] = {
     "risk.self-harm": "self-harm reported in the session of {date}",
     "risk.suicidal-thoughts": "suicidal thoughts reported in the session of {date}",
     "risk.suicide-attempt": "a suicide attempt reported in the session of {date}",
-    "risk.harm-to-others": "harm or threats of harm to others reported in the session of {date}",
-    "risk.emergency-attendance": "emergency attendance or admission reported in the session of {date}",
+    "risk.harm-to-others": "harm or threats to others reported in the session of {date}",
+    "risk.emergency-attendance": "emergency or hospital attendance reported in the session of {date}",
 }
 MISSED_CONCERN = "session.missed.risk-concern"
 _ACTIONS = ("risk.action", "risk.action-detail", "session.missed.risk-action", "session.missed.risk-action-detail")

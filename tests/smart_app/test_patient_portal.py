@@ -77,7 +77,7 @@ def test_home_shows_what_is_due_chart_formulation_and_crisis_plan(patient):
     html = patient.get("/me/").get_data(as_text=True)
     assert "Hello Peter" in html
     assert "Start: Weekly check-in" in html or "Start: MBT weekly check-in" in html or "/me/forms/mbt-weekly-checkin/new" in html
-    assert "<svg" in html
+    assert html.count("<meter") >= 2 and "Blow-ups" in html and "Mon 31 Aug" in html
     assert "Tell my mother or father" in html  # the crisis plan: what I can do
     assert "Dear Peter" in html  # the formulation, as written to him
     assert 'href="tel:988"' in html
