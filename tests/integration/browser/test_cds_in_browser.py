@@ -58,8 +58,9 @@ def test_chart_shows_the_cards_and_the_follow_up_clears_the_critical_one(page: P
     page.wait_for_url(f"{stack.app_base}/dashboard**")
     follow_up = page.get_by_role("region", name="Needs follow-up")
     expect(follow_up).to_be_visible()
-    follow_up.locator("textarea").first.fill("Phoned Peter; safe; seen tomorrow.")
-    follow_up.get_by_role("button", name="Record follow-up").first.click()
+    item = follow_up.locator("li", has_text="thoughts of ending their life").first
+    item.locator("textarea").fill("Phoned Peter; safe; seen tomorrow.")
+    item.get_by_role("button", name="Record follow-up").click()
     expect(page.get_by_text("Follow-up recorded.")).to_be_visible()
 
     open_chart(page, stack)
