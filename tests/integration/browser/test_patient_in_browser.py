@@ -171,6 +171,9 @@ def test_patient_check_in_bad_input_keeps_answers(ppage, stack, pshot, size, pag
     expect(question(page, "checkin.blow-ups").locator(".field-error")).to_have_text("Please enter a number from 0 to 100.")
     expect(question(page, "checkin.blow-ups").locator("input")).to_have_value("500")
     expect(question(page, "checkin.emotions-note").locator("textarea")).to_have_value('<b>bold</b> & "quoted"')
+    expect(question(page, "checkin.risk").locator(".field-error").first).to_have_text(
+        "Please answer the questions in this part.")
+    pshot("checkin-errors-first-screen", first_screen=True)
     pshot("checkin-errors")
 
 
