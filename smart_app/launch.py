@@ -69,6 +69,7 @@ def callback():
     refused = patient_access.refusal(tokens)
     if refused:
         log.warning("launch refused: the user does not fit the launch")
+        session.clear()
         return page("This sign-in cannot open MBT", refused, 403)
     held = session.get("held_form")
     session.clear()

@@ -116,6 +116,8 @@ def _posted(questionnaire: dict) -> dict[str, list[str]]:
 
 def _plain(message: str, field) -> str:
     text = message.lower()
+    if "section needs answers" in text or (field is not None and field.type == "group"):
+        return "Please answer the questions in this part."
     if "needs an answer" in text or "not answered" in text or "required" in text:
         return "Please answer this question."
     if field is not None and field.type in ("integer", "decimal") and (
@@ -148,9 +150,11 @@ def _too_long(posted: dict[str, list[str]]) -> dict[str, str]:
 def _render(questionnaire, fields, *, action, submission_id, version_id=None, status=200, errors=False,
             general=(), risk=False):
     plan = current_crisis_plan()[0] if risk else None
+    problems = [(f.text, "f-" + re.sub(r"[:/\[]", "-", f.name).replace("]", "")) for f in walk_fields(fields) if f.error]
     return render_template("patient/form.html", questionnaire=questionnaire, fields=fields, action=action,
                            submission_id=submission_id, version_id=version_id, form_errors=errors,
-                           general_errors=list(general), risk=risk, crisis=plan, ctx=None), status
+                           general_errors=list(general), problems=problems, risk=risk, crisis=plan,
+                           ctx=None), status
 
 
 # --- submission ids, bound to the session and the patient ---------------------------------

@@ -96,6 +96,17 @@ def test_recording_needs_a_named_clinician(client, app2, pehr):
     assert answer.status_code == 403 and pehr.resources[("Task", task["id"])]["status"] == "requested"
 
 
+def test_a_patients_draft_is_marked_and_not_offered_to_clinicians(client, app2, pehr):
+    from patient_ehr import names
+
+    assert portal_launch(client, pehr, user=ME).headers["Location"].endswith("/me/")
+    saved = send(client, f"/me/forms/{CHECKIN}/new", {names(CHECKIN)["checkin.blow-ups"]: ["3"]}, action="draft")
+    assert saved.status_code == 302, saved.get_data(as_text=True)[-3000:]
+    rid = saved.headers["Location"].rsplit("/", 1)[-1]
+    html = _clinician(app2, pehr).get("/dashboard").get_data(as_text=True)
+    assert "The patient's own draft" in html and f"/forms/r/{rid}/edit" not in html
+
+
 def test_clinicians_see_who_entered_each_record(client, app2, pehr):
     doc = _clinician(app2, pehr)
     html = doc.get("/dashboard").get_data(as_text=True)

@@ -184,3 +184,9 @@ def test_double_send_writes_one_response_one_flag_one_task(patient, pehr):
     for _ in range(2):
         patient.post(path, data={**risky(), **hidden, "action": "complete"})
     assert len(mine(pehr)) == 1 and len(pehr.of_type("Flag")) == 1 and len(pehr.of_type("Task")) == 1
+
+
+def test_a_refused_launch_ends_the_earlier_sign_in(patient, pehr):
+    assert patient.get("/me/").status_code == 200
+    assert portal_launch(patient, pehr, user="Patient/someone-else").status_code == 403
+    assert patient.get("/me/").status_code == 401

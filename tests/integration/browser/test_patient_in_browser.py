@@ -95,6 +95,7 @@ def test_patient_home_checkin_with_risk_safety_page_and_crisis_plan(ppage, stack
     page.wait_for_url(re.compile(r".*/me/forms/.*"))
     no_sideways_scroll(page)
     expect(page.locator("text=Scores")).to_have_count(0)
+    pshot("checkin-first-screen", first_screen=True)
     pshot("checkin-empty")
     question(page, "checkin.blow-ups").locator("input").fill("3")
     question(page, "checkin.pauses").locator("input").fill("5")
@@ -138,6 +139,7 @@ def test_patient_rfq8_errors_draft_and_send(ppage, stack, pshot, size, page_watc
     sign_in(page, stack, pshot)
     page.goto(f"{stack.app_base}/me/forms/rfq-8/new")
     expect(page.locator("text=RFQ_c")).to_have_count(0)
+    pshot("rfq8-first-screen", first_screen=True)
     pshot("rfq8-empty")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".form-errors")).to_contain_text("Nothing has been sent yet")
@@ -171,6 +173,9 @@ def test_patient_check_in_bad_input_keeps_answers(ppage, stack, pshot, size, pag
     expect(question(page, "checkin.blow-ups").locator(".field-error")).to_have_text("Please enter a number from 0 to 100.")
     expect(question(page, "checkin.blow-ups").locator("input")).to_have_value("500")
     expect(question(page, "checkin.emotions-note").locator("textarea")).to_have_value('<b>bold</b> & "quoted"')
+    expect(question(page, "checkin.risk").locator(".field-error").first).to_have_text(
+        "Please answer the questions in this part.")
+    pshot("checkin-errors-first-screen", first_screen=True)
     pshot("checkin-errors")
 
 
