@@ -22,6 +22,8 @@ def index():
     patient, responses = read_patient_record(g.fhir, g.tokens.patient, tasks)
     view = build_view(responses, patient, shipped())
     open_follow_ups, closed_follow_ups = follow_ups(tasks, g.tokens.patient)
+    patient_entered = {e.id for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, view.drafts)
+                       for e in entries if entered_by(e.response) == "patient"}
     figures = {
         "rfq": charts.line_chart(
             [charts.Series("Certainty (RFQ_c)", view.series["rfq_c"]),
@@ -42,8 +44,8 @@ def index():
             [d for d, _ in view.series["blow_ups"]],
             [charts.Series("Blow-ups", view.series["blow_ups"]), charts.Series("Paused before reacting", view.series["pauses"])],
             title="Weekly blow-ups and pauses",
-            marked={e.date for e in view.checkins if entered_by(e.response) == "patient"},
+            marked={e.date for e in view.checkins if e.id in patient_entered},
         ) if view.checkins else None,
     }
     return render_template("dashboard.html", view=view, figures=figures, ctx=g.tokens.context, patient=view.patient,
-                           follow_ups=open_follow_ups, followed_up=closed_follow_ups)
+                           follow_ups=open_follow_ups, followed_up=closed_follow_ups, patient_entered=patient_entered)

@@ -24,7 +24,8 @@ from typing import Any, Iterable, Mapping
 from fhir_mbt.content import ContentIndex, terminology
 from smart_app.dashboard_data import flatten, groups, questionnaire_id
 
-__all__ = ["PATIENT_FORMS", "HomeView", "build_home", "entered_by", "is_own", "patient_wording", "crisis_plan"]
+__all__ = ["PATIENT_FORMS", "HomeView", "agreed", "build_home", "entered_by", "is_own", "patient_wording",
+           "crisis_plan"]
 
 #: The forms a patient fills in themselves.
 PATIENT_FORMS = (terminology.WEEKLY_CHECKIN, terminology.RFQ8)
@@ -137,12 +138,18 @@ def crisis_plan(responses: Iterable[Mapping]) -> dict | None:
     return max(plans, key=lambda p: (p[0], p[1]))[2]
 
 
+def agreed(response: Mapping) -> bool:
+    """A final formulation or crisis plan revision that records the patient's agreement."""
+    qid = questionnaire_id(response)
+    link = {terminology.FORMULATION: "agreement.agreed", terminology.CRISIS_PLAN: "crisis-plan.agreed"}.get(qid)
+    return bool(link) and response.get("status") in FINAL and _first(flatten(response.get("item")), link) is True
+
+
 def _formulation(responses: list[Mapping], index: ContentIndex) -> dict | None:
-    agreed = [r for r in responses if questionnaire_id(r) == terminology.FORMULATION and r.get("status") in FINAL
-              and _first(flatten(r.get("item")), "agreement.agreed") is True]
-    if not agreed:
+    done = [r for r in responses if questionnaire_id(r) == terminology.FORMULATION and agreed(r)]
+    if not done:
         return None
-    latest = max(agreed, key=lambda r: str(r.get("authored", "")))
+    latest = max(done, key=lambda r: str(r.get("authored", "")))
     answers = flatten(latest.get("item"))
     sections = []
     for title, links in FORMULATION_SECTIONS:

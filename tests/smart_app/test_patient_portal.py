@@ -89,6 +89,8 @@ def test_home_shows_what_is_due_chart_formulation_and_crisis_plan(patient):
 def test_formulation_page_uses_patient_wording(patient):
     html = patient.get("/me/formulation").get_data(as_text=True)
     assert "Our shared understanding" in html and "Dear Peter" in html
+    assert "Feeling easily hurt and pulling back from people" in html  # not the clinician's "Vulnerable"
+    assert 'href="tel:988"' in html and "/dashboard" not in html
 
 
 def test_crisis_plan_page(patient):
