@@ -121,6 +121,9 @@ def test_draft_then_resume_then_send(patient, pehr):
     assert "Finish: " in home and resume in home
     done = send(patient, resume, checkin_answers(), action="complete")
     assert done.status_code == 302 and done.headers["Location"].endswith("/me/"), done.data[:2000]
+    home = patient.get("/me/").get_data(as_text=True)
+    assert "This week&#39;s check-in is done" in home or "This week's check-in is done" in home
+    assert f"/me/forms/{CHECKIN}/new" not in home
     [sent] = mine(pehr)
     assert sent["id"] == draft["id"] and sent["status"] == "completed"
     observations = [o for o in pehr.of_type("Observation")
