@@ -195,3 +195,10 @@ def test_a_refused_launch_ends_the_earlier_sign_in(patient, pehr):
     assert patient.get("/me/").status_code == 200
     assert portal_launch(patient, pehr, user="Patient/someone-else").status_code == 403
     assert patient.get("/me/").status_code == 401
+
+
+def test_sign_out_ends_the_session_and_returns_to_the_portal_start(patient):
+    csrf = hidden_fields(patient.get(f"/me/forms/{CHECKIN}/new").get_data(as_text=True))["csrf_token"]
+    answer = patient.post("/logout", data={"csrf_token": csrf})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/portal/")
+    assert patient.get("/me/").status_code == 401
