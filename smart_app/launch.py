@@ -93,5 +93,6 @@ def _why(exc: SmartError) -> str:
 
 @bp.post("/logout")
 def logout():
+    was_patient = patient_access.is_patient(ehr.tokens())
     session.clear()
-    return redirect(url_for("launch.standalone"))
+    return redirect(url_for("portal.start" if was_patient else "launch.standalone"))

@@ -16,7 +16,7 @@ import datetime as _dt
 import logging
 import re
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session
 
 from fhir_mbt.content import shipped
 from fhir_mbt.errors import FhirMbtError

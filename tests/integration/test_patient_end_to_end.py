@@ -6,7 +6,7 @@ from __future__ import annotations
 from app_helpers import hidden_fields as hidden_of
 from fhir_mbt.content import terminology
 from patient_ehr import risky
-from integration.test_end_to_end import PATIENT, TIMEOUT, Browser, clinician, fhir
+from integration.test_end_to_end import PATIENT, Browser, clinician, fhir
 
 CHECKIN = terminology.WEEKLY_CHECKIN
 

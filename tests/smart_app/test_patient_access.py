@@ -179,3 +179,26 @@ def test_a_post_too_large_to_read_gets_a_patient_page(patient, pehr):
     assert answer.status_code == 413
     assert "too long" in answer.get_data(as_text=True) and 'href="tel:988"' in answer.get_data(as_text=True)
     _no_new_writes(pehr, before)
+
+
+def test_every_clinician_endpoint_is_closed_to_a_patient(app, patient, pehr):
+    """Default deny: any route outside the patient's own pages, present or future, answers 403 (or sends home)."""
+    open_to_patients = ("patient.", "patient_forms.", "portal.", "static", "launch.")
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith(open_to_patients):
+            continue
+        url = rule.rule.replace("<qid>", "mbt-weekly-checkin").replace("<rid>", "peter-checkin-27") \
+            .replace("<task_id>", "t1").replace("<path:filename>", "x")
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            data = {"csrf_token": _csrf(patient)} if method == "POST" else None
+            answer = patient.open(url, method=method, data=data)
+            assert answer.status_code in (302, 403), (method, url, answer.status_code)
+            if answer.status_code == 302:
+                assert answer.headers["Location"].endswith("/me/"), (method, url)
+            checked += 1
+    assert checked >= 10
+
+
+def _csrf(client) -> str:
+    return hidden_fields(client.get(f"/me/forms/{CHECKIN}/new").get_data(as_text=True))["csrf_token"]

@@ -121,6 +121,9 @@ def test_draft_then_resume_then_send(patient, pehr):
     assert "Finish: " in home and resume in home
     done = send(patient, resume, checkin_answers(), action="complete")
     assert done.status_code == 302 and done.headers["Location"].endswith("/me/"), done.data[:2000]
+    home = patient.get("/me/").get_data(as_text=True)
+    assert "This week&#39;s check-in is done" in home or "This week's check-in is done" in home
+    assert f"/me/forms/{CHECKIN}/new" not in home
     [sent] = mine(pehr)
     assert sent["id"] == draft["id"] and sent["status"] == "completed"
     observations = [o for o in pehr.of_type("Observation")
@@ -191,4 +194,11 @@ def test_double_send_writes_one_response_one_flag_one_task(patient, pehr):
 def test_a_refused_launch_ends_the_earlier_sign_in(patient, pehr):
     assert patient.get("/me/").status_code == 200
     assert portal_launch(patient, pehr, user="Patient/someone-else").status_code == 403
+    assert patient.get("/me/").status_code == 401
+
+
+def test_sign_out_ends_the_session_and_returns_to_the_portal_start(patient):
+    csrf = hidden_fields(patient.get(f"/me/forms/{CHECKIN}/new").get_data(as_text=True))["csrf_token"]
+    answer = patient.post("/logout", data={"csrf_token": csrf})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/portal/")
     assert patient.get("/me/").status_code == 401

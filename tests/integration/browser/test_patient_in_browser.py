@@ -132,6 +132,13 @@ def test_patient_home_checkin_with_risk_safety_page_and_crisis_plan(ppage, stack
     no_sideways_scroll(page)
     pshot("crisis-plan")
 
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("link", name="Read it all").click()
+    page.wait_for_url(f"{stack.app_base}/me/formulation")
+    expect(page.get_by_role("heading", name="Our shared understanding, written to you")).to_be_visible()
+    no_sideways_scroll(page)
+    pshot("formulation")
+
 
 def test_patient_rfq8_errors_draft_and_send(ppage, stack, pshot, size, page_watch):
     page_watch.expect(r"status of 422")  # the form comes back as 422 with the messages
