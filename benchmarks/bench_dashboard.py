@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     from fhir_mbt.smart import GrantedScopes, LaunchContext, TokenSet
 
     patient, responses = history(args.sessions, args.rfq, args.checkins)
-    dashboard.read_patient_record = lambda fhir, pid: (patient, responses)
+    dashboard.read_patient_record = lambda fhir, pid, tasks=None: (patient, responses)
     tokens = TokenSet(
         access_token="bench", token_type="Bearer", issuer="https://ehr.bench/fhir",
         scope=GrantedScopes.parse("launch patient/*.cruds"),

@@ -1,6 +1,7 @@
 """``python -m demo``: build and start HAPI FHIR, the EHR sandbox and the app; load the content.
 
-Prints the URL to launch from and runs until Ctrl-C, then stops everything.
+Prints the two addresses to launch from (the clinician's EHR page and the
+patient portal) and runs until Ctrl-C, then stops everything.
 With ``--data-dir`` HAPI keeps its database between runs (loading is
 idempotent, so starting again is safe).
 """
@@ -32,12 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     with Stack(fhir_base=args.fhir_base, data_dir=args.data_dir) as stack:
         print(
             "\nMBT demo is running ({:.0f} s to start).\n"
-            "  Launch from the EHR sandbox:  {}\n"
-            "  (pick Peter Example, then Launch)\n"
+            "  Clinician launch (EHR):       {}\n"
+            "    (pick Peter Example and a practitioner, then Launch)\n"
+            "  Patient launch (portal):      {}\n"
+            "    (pick Peter Example, then Open MBT)\n"
             "  FHIR server (HAPI):           {}\n"
             "  App:                          {}\n"
-            "Press Ctrl-C to stop.".format(time.monotonic() - started, stack.launch_page, stack.fhir_base,
-                                           stack.app_base),
+            "Press Ctrl-C to stop.".format(time.monotonic() - started, stack.launch_page, stack.portal_page,
+                                           stack.fhir_base, stack.app_base),
             flush=True,
         )
         while not stop.wait(0.5):

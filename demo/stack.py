@@ -5,6 +5,7 @@ run exactly the same wiring:
 
     with Stack() as stack:
         print(stack.launch_page)      # the sandbox's EHR page: pick a patient, launch the app
+        print(stack.portal_page)      # the sandbox's patient portal: pick yourself, open the app
 
 HAPI runs as its own process (see ``hapi_server/harness.py``); the sandbox
 and the app are served from threads of this process by werkzeug. The
@@ -111,6 +112,7 @@ class Stack:
             self.app_base = app_server.base
             self.iss = f"{self.sandbox_base}/fhir"
             self.launch_page = f"{self.sandbox_base}/"
+            self.portal_page = f"{self.sandbox_base}/portal/"
             sandbox_server.serve(self._sandbox_app())
             app_server.serve(self._app())
         except BaseException:
@@ -151,7 +153,9 @@ class Stack:
             "SANDBOX_UPSTREAM": self.fhir_base,
             "SANDBOX_PUBLIC_BASE": self.sandbox_base,
             "SANDBOX_APP_LAUNCH_URL": f"{self.app_base}/launch",
+            "SANDBOX_PORTAL_LAUNCH_URL": f"{self.app_base}/portal/launch",
             "SANDBOX_CLIENTS": {CLIENT_ID: {"redirect_uris": [f"{self.app_base}/callback"]}},
+            "SANDBOX_CDS_SERVICES": self.app_base,
         })
 
     def _app(self):
@@ -166,6 +170,8 @@ class Stack:
             "MBT_REDIRECT_URI": f"{self.app_base}/callback",
             "MBT_FRAME_ANCESTORS": [self.sandbox_base],
             "MBT_SESSION_DB": str(Path(self._tmp.name) / "sessions.sqlite3"),
+            "MBT_CDS_CLIENTS": {self.sandbox_base: f"{self.sandbox_base}/jwks"},
+            "MBT_CDS_BASE_URL": self.app_base,
             **self.app_config,
         }
         return create_app(config)

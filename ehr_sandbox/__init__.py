@@ -1,8 +1,9 @@
 """A local EHR sandbox: the EHR's side of SMART App Launch in front of a real FHIR server.
 
 A development tool, not for production: a launch page, an authorization
-server (authorize with PKCE S256, token, refresh, JWKS, id_token) and a
-FHIR reverse proxy that honours the tokens it issued. Everything is kept in
+server (authorize with PKCE S256, token, refresh, JWKS, id_token), a
+FHIR reverse proxy that honours the tokens it issued, and a patient chart
+that calls CDS Hooks services and shows their cards. Everything is kept in
 memory. See README.md.
 """
 
@@ -12,7 +13,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from ehr_sandbox import ehr, oauth, proxy
+from ehr_sandbox import cds, ehr, oauth, portal, proxy
 from ehr_sandbox.config import DEFAULTS
 from ehr_sandbox.services import Sandbox
 
@@ -28,7 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["ehr_sandbox"] = Sandbox.from_config(app.config)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(ehr.bp)
+    app.register_blueprint(portal.bp)
     app.register_blueprint(proxy.bp)
+    app.register_blueprint(cds.bp)
 
     @app.after_request
     def _headers(response):

@@ -34,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--public-base", help="where apps reach the sandbox (default http://127.0.0.1:PORT)")
     parser.add_argument("--app-launch", default="http://127.0.0.1:5000/launch",
                         help="the app launch URL offered on the launch page")
+    parser.add_argument("--portal-launch", default="http://127.0.0.1:5000/portal/launch",
+                        help="the app's patient-portal launch URL offered on the portal page")
+    parser.add_argument("--cds-services", help="base URL of a CDS Hooks service provider, called when a chart "
+                        "is opened (e.g. http://127.0.0.1:5000)")
     parser.add_argument("--client-id", default="fhir-mbt")
     parser.add_argument("--redirect-uri", action="append",
                         help="a registered redirect URI of the client (repeatable)")
@@ -54,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         "SANDBOX_UPSTREAM": args.upstream,
         "SANDBOX_PUBLIC_BASE": public_base,
         "SANDBOX_APP_LAUNCH_URL": args.app_launch,
+        "SANDBOX_PORTAL_LAUNCH_URL": args.portal_launch,
         "SANDBOX_CLIENTS": {args.client_id: client},
         "SANDBOX_TOKEN_LIFETIME": args.token_lifetime,
+        "SANDBOX_CDS_SERVICES": args.cds_services,
     })
     server = make_server(HOST, args.port, app, threaded=True, request_handler=QuietQueryHandler)
     print(f"EHR sandbox (development only) at {public_base}/  FHIR base {public_base}/fhir"

@@ -11,7 +11,7 @@ transaction Bundle) and checked against the token's granted scopes:
 - A ``user/`` scope grants the type outright: the sandbox has no per-user
   access rules.
 - A ``patient/`` scope grants it within the launch patient's compartment,
-  judged by the resource's ``subject`` and ``patient`` references (a Patient is
+  judged by the resource's ``subject``, ``patient`` and (Task) ``for`` references (a Patient is
   in it by its own id). Searches must name the patient (``patient``,
   ``subject`` or, for Patient, ``_id``); instance updates and deletes are
   checked against the stored resource first and written bodies must not name
@@ -149,7 +149,7 @@ def entry_interaction(entry: Any, public_base: str) -> Interaction:
 
 def _references(resource: dict[str, Any]) -> list[str]:
     refs = []
-    for name in ("subject", "patient"):
+    for name in ("subject", "patient", "for"):
         value = resource.get(name)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and isinstance(item.get("reference"), str):

@@ -6,12 +6,16 @@ SANDBOX_UPSTREAM         FHIR base URL of the real server behind the proxy (HAPI
 SANDBOX_PUBLIC_BASE      where the sandbox itself is reached, e.g. http://127.0.0.1:9090;
                          its FHIR base (the ``iss`` apps are launched with) is this + /fhir
 SANDBOX_APP_LAUNCH_URL   the launch URL offered on the launch page
+SANDBOX_PORTAL_LAUNCH_URL the app's patient-portal launch URL (the portal page launches it)
 SANDBOX_CLIENTS          {client_id: {"redirect_uris": [...], "secret": "...",
                          "scopes": [...]}}; secret makes the client confidential,
                          scopes limits what it can be granted (default: all supported)
 SANDBOX_TOKEN_LIFETIME   seconds an access token lives
 SANDBOX_SIGNING_KEY      RSA private key for id_tokens; generated at start when absent
 SANDBOX_UPSTREAM_TIMEOUT (connect, read) seconds for requests to the upstream server
+SANDBOX_CDS_SERVICES     base URL of a CDS Hooks service provider (its /cds-services is called
+                         when a chart is opened); none by default
+SANDBOX_CDS_TIMEOUT      (connect, read) seconds the chart waits for a CDS service
 SANDBOX_STORE            an :class:`ehr_sandbox.store.Store` to use (tests pass one
                          with a fake clock); a fresh one otherwise
 """
@@ -41,12 +45,15 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_UPSTREAM": "http://127.0.0.1:8080/fhir",
     "SANDBOX_PUBLIC_BASE": "http://127.0.0.1:9090",
     "SANDBOX_APP_LAUNCH_URL": "http://127.0.0.1:5000/launch",
+    "SANDBOX_PORTAL_LAUNCH_URL": "http://127.0.0.1:5000/portal/launch",
     "SANDBOX_CLIENTS": {
         "fhir-mbt": {"redirect_uris": ["http://127.0.0.1:5000/callback"]},
     },
     "SANDBOX_TOKEN_LIFETIME": 3600,
     "SANDBOX_SIGNING_KEY": None,
     "SANDBOX_UPSTREAM_TIMEOUT": (5.0, 60.0),
+    "SANDBOX_CDS_SERVICES": None,
+    "SANDBOX_CDS_TIMEOUT": (3.0, 10.0),
 }
 
 

@@ -1,4 +1,4 @@
-"""The sandbox's signing key: its public JWK set, and id_tokens signed with it.
+"""The sandbox's signing key: its public JWK set, and id_tokens (and CDS Hooks JWTs) signed with it.
 
 One RSA key, generated at start unless configured, so id_tokens from an
 earlier run stop verifying when the sandbox restarts (as they should).
@@ -50,6 +50,10 @@ class SigningKey:
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(self.public_jwk)]}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A JWT of ``claims`` signed with this key (``kid`` and ``typ`` in its header)."""
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"})
 
     def id_token(self, *, issuer: str, client_id: str, subject: str, lifetime: int,
                  fhir_user: str | None = None, nonce: str | None = None,

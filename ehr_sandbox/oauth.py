@@ -42,6 +42,8 @@ CAPABILITIES = [
 _VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: The "signed in as" choice of the standalone picker meaning: the patient themselves (portal sign-in).
+PATIENT_SIGN_IN = "@patient"
 
 
 def smart_configuration(sb: Sandbox) -> dict[str, Any]:
@@ -138,7 +140,7 @@ def authorize():
     patients, practitioners, problem = people(sb.upstream, need_patient)
     return render_template("authorize.html", client=client, request_id=key, scopes=granted,
                            need_patient=need_patient, patients=patients,
-                           practitioners=practitioners, problem=problem)
+                           practitioners=practitioners, problem=problem, patient_sign_in=PATIENT_SIGN_IN)
 
 
 @bp.post("/authorize/decision")
@@ -153,13 +155,19 @@ def decision():
                      error_description="the user denied access")
     patient = request.form.get("patient") or None
     practitioner = request.form.get("practitioner") or None
+    patient_user = practitioner == PATIENT_SIGN_IN
+    if patient_user:
+        practitioner = None
     for value in (patient, practitioner):
         if value is not None and not _ID.fullmatch(value):
             abort(400, description="not a FHIR id")
     if pending["need_patient"] and patient is None:
         return _back(pending["redirect_uri"], pending["state"], error="access_denied",
                      error_description="no patient was chosen")
-    context = Context(patient=patient, practitioner=practitioner)
+    if patient_user and patient is None:
+        return _back(pending["redirect_uri"], pending["state"], error="access_denied",
+                     error_description="a patient signing in must choose themselves")
+    context = Context(patient=patient, practitioner=practitioner, patient_user=patient_user)
     scopes = _fit(pending["scopes"], context)
     log.info("standalone launch authorized for %s (scope: %s)", pending["client_id"], " ".join(scopes))
     return _issue_code(sb, pending, scopes, context)
@@ -320,7 +328,10 @@ def _tokens(sb: Sandbox, grant: Grant, scopes: tuple[str, ...]):
     if context.encounter:
         body["encounter"] = context.encounter
     if "openid" in scopes:
-        user = f"Practitioner/{context.practitioner}" if context.practitioner else None
+        if context.patient_user and context.patient:
+            user = f"Patient/{context.patient}"
+        else:
+            user = f"Practitioner/{context.practitioner}" if context.practitioner else None
         wants_user = "fhirUser" in scopes or "profile" in scopes
         body["id_token"] = sb.key.id_token(
             issuer=sb.issuer,

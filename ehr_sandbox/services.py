@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+import requests
 
 from flask import current_app
 
@@ -19,11 +21,15 @@ __all__ = ["Sandbox", "sandbox"]
 class Sandbox:
     public_base: str
     app_launch_url: str
+    portal_launch_url: str
     clients: dict[str, Client]
     token_lifetime: int
     key: SigningKey
     store: Store
     upstream: Upstream
+    cds_base: str | None = None
+    cds_timeout: Any = (3.0, 10.0)
+    cds_session: requests.Session = field(default_factory=requests.Session)
 
     @property
     def fhir_base(self) -> str:
@@ -47,12 +53,16 @@ class Sandbox:
         return cls(
             public_base=public_base,
             app_launch_url=str(config["SANDBOX_APP_LAUNCH_URL"]),
+            portal_launch_url=str(config.get("SANDBOX_PORTAL_LAUNCH_URL")
+                                  or str(config["SANDBOX_APP_LAUNCH_URL"]).rsplit("/", 1)[0] + "/portal/launch"),
             clients=read_clients(config["SANDBOX_CLIENTS"]),
             token_lifetime=lifetime,
             key=SigningKey(config.get("SANDBOX_SIGNING_KEY")),
             store=config.get("SANDBOX_STORE") or Store(),
             upstream=Upstream(str(config["SANDBOX_UPSTREAM"]), f"{public_base}/fhir",
                               timeout=config["SANDBOX_UPSTREAM_TIMEOUT"]),
+            cds_base=str(config["SANDBOX_CDS_SERVICES"]).rstrip("/") if config.get("SANDBOX_CDS_SERVICES") else None,
+            cds_timeout=config.get("SANDBOX_CDS_TIMEOUT", (3.0, 10.0)),
         )
 
 

@@ -46,6 +46,8 @@ class Context:
     patient: str | None = None
     encounter: str | None = None
     practitioner: str | None = None
+    #: The patient signed in themselves (the portal): the app's fhirUser is the Patient.
+    patient_user: bool = False
 
 
 @dataclass(frozen=True)

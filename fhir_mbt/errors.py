@@ -19,6 +19,8 @@ from :class:`ValueError`, because that is what they are.
     │   ├── TransportError / Timeout, Unauthorized, Forbidden, ResourceNotFound / ResourceGone,
     │   ├── VersionConflict (409 and 412), InvalidResource, RequestRejected / RateLimited,
     │   └── ServerError, MalformedResponse, PageLimitExceeded
+    ├── ClientNotTrusted                  fhir_mbt.cds.client_auth: a CDS Hooks request's JWT is not trusted
+    ├── NoData, Unavailable               fhir_mbt.cds.data: no way to read the record / it could not be read
     └── SmartError                        fhir_mbt.smart: a SMART launch step failed
         ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
         │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError

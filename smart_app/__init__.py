@@ -1,4 +1,4 @@
-"""The SMART-on-FHIR app for MBT clinicians (Flask)."""
+"""The SMART-on-FHIR app for MBT: clinicians launch it from the EHR, patients from the portal (Flask)."""
 
 from __future__ import annotations
 
@@ -37,10 +37,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     patient_context.init_app(app)
 
-    from smart_app import dashboard, forms, launch, patient_copy
+    from smart_app import cds_hooks, dashboard, follow_up, forms, launch, patient_access, patient_copy, patient_forms, patient_portal
 
+    patient_access.init_app(app)
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(patient_copy.bp)
+    app.register_blueprint(follow_up.bp)
+    app.register_blueprint(patient_portal.portal)
+    app.register_blueprint(patient_portal.bp)
+    app.register_blueprint(patient_forms.bp)
+    app.register_blueprint(cds_hooks.bp)
     return app

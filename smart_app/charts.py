@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from html import escape
-from typing import Sequence
+from typing import Collection, Sequence
 
 from markupsafe import Markup
 
@@ -119,8 +119,9 @@ def line_chart(series: Sequence[Series], *, y_min: float, y_max: float, title: s
     return Markup("".join(parts))
 
 
-def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str) -> Markup:
-    """Grouped bars: one group per label, one bar per series."""
+def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, marked: Collection[str] = (),
+              mark: str = "entered by the patient") -> Markup:
+    """Grouped bars: one group per label, one bar per series; ``marked`` labels get a dot above the bars."""
     y_max = max([y for s in series for _, y in s.points if y is not None] + [1])
     parts = _frame(0, y_max, title)
     n, k_count = len(labels), max(1, len(series))
@@ -138,6 +139,10 @@ def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str) ->
                 f'<rect class="bar{k % 2}" x="{x:.1f}" y="{top:.1f}" width="{width:.1f}" height="{H - BOTTOM - top:.1f}">'
                 f"<title>{escape(s.label)} {escape(label)}: {_fmt(y)}</title></rect>"
             )
+    for i, label in enumerate(labels):
+        if label in marked:
+            parts.append(f'<circle class="mark" cx="{LEFT + 6 + slot * (i + 0.5):.1f}" cy="{TOP + 3}" r="2.5">'
+                         f"<title>{escape(label)}: {escape(mark)}</title></circle>")
     parts.extend(_x_labels(list(labels), [LEFT + 6 + slot * (i + 0.5) for i in range(n)]))
     parts.append("</svg>")
     return Markup("".join(parts))

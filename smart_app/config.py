@@ -7,10 +7,19 @@ MBT_CLIENT_ID         the app's client id at the EHR's authorization server
 MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic)
 MBT_ALLOWED_ISSUERS   comma-separated FHIR base URLs the app may be launched from
 MBT_EMERGENCY_LINE    what clinicians are told to call, e.g. "988; 911 for emergencies"
+MBT_EMERGENCY_TEL     optional: the number a patient's phone dials (default: the first number in the line)
 MBT_FRAME_ANCESTORS   space- or comma-separated EHR origins allowed to frame the app
 MBT_REDIRECT_URI      optional: the registered redirect URI (default: this app's /callback)
 MBT_SESSION_DB        optional: SQLite file for server-side sessions and tokens
 MBT_SESSION_LIFETIME  optional: seconds a session lives (default 8 hours)
+MBT_CDS_CLIENTS       EHRs that may call the CDS Hooks service: space- or comma-separated
+                      ISSUER=JWKS_URL pairs (the JWT's iss, and where its keys are published)
+MBT_CDS_BASE_URL      optional: the app's public base URL, which the JWT's aud must name
+                      (default: taken from the request's Host header)
+MBT_CDS_TIME_BUDGET   optional: seconds the service may spend reading FHIR without prefetch (default 2)
+MBT_CDS_SESSION_GAP_WEEKS  optional: weeks without an attended session before a warning (default 3)
+MBT_CDS_RFQ8_WEEKS    optional: weeks between RFQ-8 reviews (default 12)
+MBT_CDS_MAX_BODY      optional: largest hook request accepted, bytes (default 64 MiB: prefetch of years)
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from __future__ import annotations
 import os
 import secrets
 
-__all__ = ["from_environment", "split_list"]
+__all__ = ["from_environment", "split_list", "cds_clients"]
 
 DEFAULT_EMERGENCY_LINE = "988 Suicide & Crisis Lifeline; 911 for emergencies"
 
@@ -27,6 +36,17 @@ def split_list(value: str | None) -> list[str]:
     if not value:
         return []
     return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+
+
+def cds_clients(value: str | None) -> dict[str, str]:
+    """``ISSUER=JWKS_URL`` pairs → {issuer: JWKS URL}; ValueError on a pair without both."""
+    clients = {}
+    for pair in split_list(value):
+        issuer, _, jwks = pair.partition("=")
+        if not issuer or not jwks:
+            raise ValueError(f"MBT_CDS_CLIENTS: {pair!r} is not ISSUER=JWKS_URL")
+        clients[issuer] = jwks
+    return clients
 
 
 def from_environment(environ: dict | None = None) -> dict:
@@ -39,10 +59,17 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_CLIENT_SECRET": env.get("MBT_CLIENT_SECRET") or None,
         "MBT_ALLOWED_ISSUERS": [i.rstrip("/") for i in split_list(env.get("MBT_ALLOWED_ISSUERS"))],
         "MBT_EMERGENCY_LINE": env.get("MBT_EMERGENCY_LINE", DEFAULT_EMERGENCY_LINE),
+        "MBT_EMERGENCY_TEL": env.get("MBT_EMERGENCY_TEL") or None,
         "MBT_FRAME_ANCESTORS": split_list(env.get("MBT_FRAME_ANCESTORS")),
         "MBT_REDIRECT_URI": env.get("MBT_REDIRECT_URI") or None,
         "MBT_SESSION_DB": env.get("MBT_SESSION_DB") or None,
         "MBT_SESSION_LIFETIME": int(env.get("MBT_SESSION_LIFETIME", 8 * 3600)),
+        "MBT_CDS_CLIENTS": cds_clients(env.get("MBT_CDS_CLIENTS")),
+        "MBT_CDS_BASE_URL": env.get("MBT_CDS_BASE_URL") or None,
+        "MBT_CDS_TIME_BUDGET": float(env.get("MBT_CDS_TIME_BUDGET", 2.0)),
+        "MBT_CDS_SESSION_GAP_WEEKS": int(env.get("MBT_CDS_SESSION_GAP_WEEKS", 3)),
+        "MBT_CDS_RFQ8_WEEKS": int(env.get("MBT_CDS_RFQ8_WEEKS", 12)),
+        "MBT_CDS_MAX_BODY": int(env.get("MBT_CDS_MAX_BODY", 64 * 1024 * 1024)),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.

@@ -7,8 +7,10 @@ from flask import Blueprint, g, render_template
 from fhir_mbt.content import shipped
 from smart_app import charts
 from smart_app.dashboard_data import build_view
+from smart_app.follow_up import follow_ups
 from smart_app.patient_context import remember
 from smart_app.patient_data import read_patient_record
+from smart_app.patient_record import entered_by
 from smart_app.views import launched
 
 bp = Blueprint("dashboard", __name__)
@@ -17,9 +19,13 @@ bp = Blueprint("dashboard", __name__)
 @bp.get("/dashboard")
 @launched
 def index():
-    patient, responses = read_patient_record(g.fhir, g.tokens.patient)
+    tasks: list[dict] = []
+    patient, responses = read_patient_record(g.fhir, g.tokens.patient, tasks)
     view = build_view(responses, patient, shipped())
     remember(view.patient)
+    open_follow_ups, closed_follow_ups = follow_ups(tasks, g.tokens.patient)
+    patient_entered = {e.id for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, view.drafts)
+                       for e in entries if entered_by(e.response) == "patient"}
     figures = {
         "rfq": charts.line_chart(
             [charts.Series("Certainty (RFQ_c)", view.series["rfq_c"]),
@@ -40,6 +46,8 @@ def index():
             [d for d, _ in view.series["blow_ups"]],
             [charts.Series("Blow-ups", view.series["blow_ups"]), charts.Series("Paused before reacting", view.series["pauses"])],
             title="Weekly blow-ups and pauses",
+            marked={e.date for e in view.checkins if e.id in patient_entered},
         ) if view.checkins else None,
     }
-    return render_template("dashboard.html", view=view, figures=figures, ctx=g.tokens.context, patient=view.patient)
+    return render_template("dashboard.html", view=view, figures=figures, ctx=g.tokens.context, patient=view.patient,
+                           follow_ups=open_follow_ups, followed_up=closed_follow_ups, patient_entered=patient_entered)

@@ -3,7 +3,9 @@
 Pure functions over plain dicts: the blueprint reads the responses (one
 search, with the Patient included) and hands them here. Reading the
 responses rather than every Observation keeps the read to a few hundred
-resources for years of weekly sessions.
+resources for years of weekly sessions. Reading a record and the risk
+alert are the library's (:mod:`fhir_mbt.cds`), shared with the CDS Hooks
+service, so the dashboard and the EHR's chart judge risk alike.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from fhir_mbt.cds import risk
+from fhir_mbt.cds.record import FINAL, Entry, entry as _entry, first as _first, display as _display
+from fhir_mbt.cds.record import flatten, groups, questionnaire_id
 from fhir_mbt.content import terminology
 from fhir_mbt.content import ContentIndex
 
-__all__ = ["PatientView", "build_view", "flatten", "questionnaire_id", "patient_summary"]
+__all__ = ["PatientView", "build_view", "flatten", "groups", "questionnaire_id", "patient_summary"]
 
 FORMULATION = terminology.FORMULATION
 SESSION = terminology.SESSION_RECORD
@@ -26,80 +31,6 @@ CRISIS_PLAN = terminology.CRISIS_PLAN
 REVIEW = terminology.PERIODIC_REVIEW
 #: The parts of a crisis plan, by the linkId suffix shared by the formulation and the crisis plan revision.
 CRISIS_PARTS = ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts", "review-date")
-
-FINAL = ("completed", "amended")
-
-
-def questionnaire_id(response: Mapping) -> str:
-    canonical = str(response.get("questionnaire", "")).split("|", 1)[0]
-    return canonical.rstrip("/").rsplit("/", 1)[-1]
-
-
-def _value(answer: Mapping) -> Any:
-    for key, value in answer.items():
-        if key.startswith("value"):
-            return value
-    return None
-
-
-def flatten(items: Iterable[Mapping] | None, out: dict[str, list] | None = None) -> dict[str, list]:
-    """linkId → every answer value in the (sub)tree, in document order.
-
-    Iterative rather than recursive: it runs over every item of every
-    response on each dashboard view, and a year of weekly records is some
-    hundred thousand items.
-    """
-    out = {} if out is None else out
-    stack = list(reversed(items or ()))
-    pop, push = stack.pop, stack.extend
-    while stack:
-        item = pop()
-        children = item.get("item")
-        if children:
-            push(reversed(children))
-        answers = item.get("answer")
-        if not answers:
-            continue
-        values = out.get(item.get("linkId"))
-        if values is None:
-            values = out[item.get("linkId")] = []
-        nested = []
-        for answer in answers:
-            for key, value in answer.items():
-                if key.startswith("value"):
-                    values.append(value)
-                    break
-            sub = answer.get("item")
-            if sub:
-                nested.extend(sub)
-        if nested:
-            push(reversed(nested))
-    return out
-
-
-def groups(items: Iterable[Mapping] | None, link_id: str) -> list[list[Mapping]]:
-    """The child items of every instance of the group ``link_id``, anywhere in the tree."""
-    found = []
-    for item in items or ():
-        if item.get("linkId") == link_id:
-            found.append(item.get("item", []))
-        found.extend(groups(item.get("item"), link_id))
-    return found
-
-
-def _first(answers: Mapping[str, list], link_id: str, default=None):
-    values = answers.get(link_id)
-    return values[0] if values else default
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return str(value.get("display") or value.get("code") or value.get("reference") or "")
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return "" if value is None else str(value)
 
 
 def patient_summary(patient: Mapping | None) -> dict | None:
@@ -116,25 +47,6 @@ def patient_summary(patient: Mapping | None) -> dict | None:
         "gender": patient.get("gender", ""),
         "identifier": ident,
     }
-
-
-@dataclass
-class Entry:
-    response: Mapping
-    answers: dict[str, list]
-    date: str
-
-    @property
-    def id(self) -> str:
-        return self.response.get("id", "")
-
-    @property
-    def questionnaire_id(self) -> str:
-        return questionnaire_id(self.response)
-
-    @property
-    def status(self) -> str:
-        return self.response.get("status", "")
 
 
 @dataclass
@@ -159,104 +71,6 @@ class PatientView:
     titles: dict[str, str] = field(default_factory=dict)
 
 
-def _entry(response: Mapping, date_link: str | None = None) -> Entry:
-    answers = flatten(response.get("item"))
-    date = str(_first(answers, date_link, "") if date_link else "") or str(response.get("authored", ""))[:10]
-    return Entry(response, answers, date)
-
-
-#: Risk reported this many days before today still shows, whatever the records after it say.
-RISK_WINDOW_DAYS = 14
-
-
-def _positive(value: Any) -> bool:
-    """A risk answer that says yes: the coded answer (yes / no / not assessed) or an older yes/no record."""
-    if value is True:
-        return True
-    return isinstance(value, Mapping) and value.get("code") == "risk-yes"
-
-
-#: Session risk questions, with how a positive answer reads on the dashboard.
-SESSION_RISK_QUESTIONS = (
-    ("risk.self-harm", "self-harm"),
-    ("risk.suicidal-thoughts", "suicidal thoughts"),
-    ("risk.suicide-attempt", "a suicide attempt"),
-    ("risk.harm-to-others", "harm or threats to others"),
-    ("risk.emergency-attendance", "emergency or hospital attendance"),
-)
-CHECKIN_RISK_QUESTIONS = (
-    ("checkin.risk.self-harm-thoughts", "thoughts of self-harm"),
-    ("checkin.risk.suicide-thoughts", "thoughts of suicide"),
-    ("checkin.risk.plan", "a plan to end their life"),
-    ("checkin.risk.acted", "self-harm"),
-)
-
-
-def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
-    """(date, reason, level) for every record that answered the risk questions positively.
-
-    Only records that answered the risk questions count as "the latest": a
-    missed session or a check-in with the risk part unanswered says nothing
-    about risk, so it must not hide what an earlier record reported.
-    """
-    found = []
-    for e in view.sessions:
-        answered = any(k in e.answers for k in SESSION_RISK)
-        if not answered:
-            continue
-        if _first(e.answers, "session.missed.risk-concern") is True:
-            found.append((e.date, f"risk concern after the missed session of {e.date}",
-                          _display(_first(e.answers, "session.missed.risk-level"))))
-        level = _display(_first(e.answers, "risk.level"))
-        for link_id, what in SESSION_RISK_QUESTIONS:
-            if _positive(_first(e.answers, link_id)):
-                found.append((e.date, f"{what} reported in the session of {e.date}", level))
-        found.append((e.date, "", ""))
-    for e in view.checkins:
-        if not any(k in e.answers for k in CHECKIN_RISK):
-            continue
-        for link_id, what in CHECKIN_RISK_QUESTIONS:
-            if _first(e.answers, link_id) is True:
-                found.append((e.date, f"{what} reported in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.safe-now") is False:
-            found.append((e.date, f"does not feel safe (check-in of {e.date})", ""))
-        found.append((e.date, "", ""))
-    return found
-
-
-CHECKIN_RISK = (*(link for link, _ in CHECKIN_RISK_QUESTIONS), "checkin.risk.safe-now")
-SESSION_RISK = (*(link for link, _ in SESSION_RISK_QUESTIONS), "session.missed.risk-concern")
-
-
-def _risk(view: PatientView, today: _dt.date) -> dict | None:
-    """What to alert on: every positive risk answer from the last :data:`RISK_WINDOW_DAYS` days.
-
-    The window counts back from today, not from the newest record, so no
-    record can push a recent positive answer out of it: not a later clear
-    one, not an amended older one, not one whose date was mistyped into the
-    future (2062-11-30). Positive answers dated after today show too. When
-    nothing in the window asked about risk, the window reaches back to the
-    last record on or before today that did, so silence does not clear an
-    unanswered alert; the window only ever widens.
-    """
-    findings = _risk_findings(view)
-    if not findings:
-        return None
-    start = today
-    asked = [date for date, _, _ in findings if date[:10] <= today.isoformat()]
-    if asked:
-        try:
-            start = min(start, _dt.date.fromisoformat(max(asked)[:10]))
-        except ValueError:
-            pass
-    cutoff = (start - _dt.timedelta(days=RISK_WINDOW_DAYS)).isoformat()
-    recent = sorted((f for f in findings if f[0] >= cutoff and f[1]), key=lambda f: f[0], reverse=True)
-    if not recent:
-        return None
-    levels = [level for _, _, level in recent if level]
-    return {"reasons": [reason for _, reason, _ in recent], "level": levels[0] if levels else ""}
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -279,10 +93,12 @@ def _crisis_plan(view: PatientView, plans: list[Entry], today: str) -> None:
     view.crisis_plan_overdue = bool(review) and review[:10] < today
 
 
-def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex, *,
-               today: _dt.date | None = None) -> PatientView:
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex,
+               today: _dt.date | str | None = None) -> PatientView:
     """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window and plan reviews."""
-    today = today or _dt.datetime.now(_dt.timezone.utc).date()
+    day = _dt.date.fromisoformat(today[:10]) if isinstance(today, str) else today
+    day = day or _dt.datetime.now(_dt.timezone.utc).date()
+    today = day.isoformat()
     view = PatientView(patient=patient_summary(patient))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations: list[Entry] = []
@@ -311,7 +127,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.reviews.append(_entry(response, "review.date"))
     for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations, plans, view.reviews):
         entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
-    _crisis_plan(view, formulations + plans, today.isoformat())
+    _crisis_plan(view, formulations + plans, today)
     if formulations:
         view.formulation = formulations[-1]
         for goal in groups(view.formulation.response.get("item"), "goal"):
@@ -324,7 +140,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                     "indicator": _display(_first(values, "goal.indicator")),
                 }
             )
-    view.risk = _risk(view, today)
+    view.risk = risk.alert(view.sessions, view.checkins, day)
     view.series = {
         "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
         "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],

@@ -38,6 +38,8 @@ DATA_SCOPES = [
     resource_scope("patient", "QuestionnaireResponse", "crus"),
     resource_scope("patient", "Observation", "crus"),
     resource_scope("patient", "Provenance", "cu"),  # written by PUT to a derived id: idempotent
+    resource_scope("patient", "Task", "ru"),  # follow-ups of risk a patient reported: read, close
+    resource_scope("patient", "Flag", "ru"),
 ]
 EHR_SCOPES = scope_string([LAUNCH, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])
 STANDALONE_SCOPES = scope_string([LAUNCH_PATIENT, OPENID, FHIR_USER, ONLINE_ACCESS, *DATA_SCOPES])

@@ -13,7 +13,7 @@ from fhir_mbt.smart import (
     SmartError,
     StateMismatch,
 )
-from smart_app import ehr
+from smart_app import ehr, patient_access
 from smart_app.errors import page
 
 bp = Blueprint("launch", __name__)
@@ -66,7 +66,14 @@ def callback():
         )
     if not tokens.patient:
         return page("No patient selected", "The EHR did not say which patient to open. Launch the app from a patient's chart.", 400)
+    refused = patient_access.refusal(tokens)
+    if refused:
+        log.warning("launch refused: the user does not fit the launch")
+        session.clear()
+        return page("This sign-in cannot open MBT", refused, 403)
     ehr.start_launch(tokens)
+    if patient_access.is_patient(tokens):
+        return redirect(url_for("patient.home"))
     held = session.get("held_form")
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
         return redirect(held["url"])
@@ -84,5 +91,6 @@ def _why(exc: SmartError) -> str:
 
 @bp.post("/logout")
 def logout():
+    was_patient = patient_access.is_patient(ehr.tokens())
     session.clear()
-    return redirect(url_for("launch.standalone"))
+    return redirect(url_for("portal.start" if was_patient else "launch.standalone"))

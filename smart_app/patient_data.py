@@ -61,12 +61,15 @@ def _check(resource: Any) -> dict:
     return resource
 
 
-def read_patient_record(fhir: FhirClient, patient_id: str) -> tuple[dict | None, list[dict]]:
+def read_patient_record(fhir: FhirClient, patient_id: str,
+                        tasks: list[dict] | None = None) -> tuple[dict | None, list[dict]]:
     """The Patient and all their QuestionnaireResponses, newest first.
 
     One search returns the responses with the Patient included; only a
     patient with no response at all costs a second request (to read the
     Patient). Pages beyond the first are followed (bounded by the client).
+    Given a ``tasks`` list, the same search also brings the Tasks whose
+    focus is one of the responses (``_revinclude``), appended to it.
     """
     patient = None
     responses: list[dict] = []
@@ -76,10 +79,14 @@ def read_patient_record(fhir: FhirClient, patient_id: str) -> tuple[dict | None,
         "_sort": "-authored",
         "_count": str(PAGE_SIZE),
     }
+    if tasks is not None:
+        params["_revinclude"] = "Task:focus"
     for resource in fhir.search("QuestionnaireResponse", params):
         resource = _check(resource)
         if resource["resourceType"] == "Patient":
             patient = resource
+        elif resource["resourceType"] == "Task" and tasks is not None:
+            tasks.append(resource)
         elif resource["resourceType"] == "QuestionnaireResponse":
             responses.append(resource)
     if patient is None:

@@ -1,7 +1,8 @@
 """The tree shows the architecture, and keeps showing it.
 
 Layers, lowest first: ``fhir_mbt.errors`` → ``content`` → ``engine``;
-``client`` and ``smart`` beside them; ``cli`` on top; the Flask app
+``client`` and ``smart`` beside them; ``cds`` (record reading, risk,
+CDS Hooks cards) above engine and client; ``cli`` on top; the Flask app
 (``smart_app``) above the library. A module imports only its own layer or
 lower ones, the library never imports Flask, no module grows past 500
 lines, and the FHIR/SDC extension URLs are written in one module.
@@ -23,6 +24,7 @@ ALLOWED = {
     "fhir_mbt.engine": {"fhir_mbt.content"},
     "fhir_mbt.client": set(),
     "fhir_mbt.smart": set(),
+    "fhir_mbt.cds": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client"},  # reads records, judges risk
     "fhir_mbt.cli": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart"},
 }
 

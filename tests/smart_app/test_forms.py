@@ -364,7 +364,6 @@ def test_malformed_record_from_server_gives_a_clear_page(launched, ehr):
 
 @pytest.mark.parametrize("qid", terminology.QUESTIONNAIRES)
 def test_every_form_drafts_completes_and_amends(launched, ehr, qid):
-    q = questionnaire(qid)
     data = form_data(ehr, qid)
     path = f"/forms/{qid}/new"
     saved = submit(launched, path, data, action="draft")

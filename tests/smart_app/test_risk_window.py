@@ -15,7 +15,8 @@ import json
 
 from app_helpers import launch
 from fhir_mbt.content import definitions_dir, shipped, terminology
-from smart_app.dashboard_data import RISK_WINDOW_DAYS, SESSION_RISK_QUESTIONS, build_view
+from fhir_mbt.cds.risk import RISK_WINDOW_DAYS, SESSION_RISK
+from smart_app.dashboard_data import build_view
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -55,7 +56,7 @@ def _clear_session(responses: list[dict], date: str, rid: str = "session-mistype
     session["identifier"] = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:00000000-0000-4000-8000-{rid.encode().hex()[:12]}"}
     assert set_answer(session, "session.date", [{"valueDate": date}])
     no = {"valueCoding": {"system": terminology.CODE_SYSTEM, "code": "risk-no", "display": "No"}}
-    for link_id, _ in SESSION_RISK_QUESTIONS:
+    for link_id in SESSION_RISK:
         set_answer(session, link_id, [no])
     return session
 
