@@ -63,7 +63,7 @@ def test_risky_check_in_shows_a_critical_card_until_the_follow_up_is_recorded(st
                            html).group(1)
     dashboard = clinician.post(f"{stack.sandbox_base}/launch",
                                data={"patient": PATIENT, "practitioner": CLINICIAN, "app_launch_url": launch_url})
-    assert dashboard.status_code == 200 and dashboard.url == f"{stack.app_base}/dashboard"
+    assert dashboard.status_code == 200 and dashboard.url == f"{stack.app_base}/dashboard?patient={PATIENT}"
     [task_id] = re.findall(r'data-task="([^"]+)"', dashboard.text)
     token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard.text).group(1)
     done = clinician.post(f"{stack.app_base}/follow-up/{task_id}",
