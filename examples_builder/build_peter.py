@@ -2,9 +2,12 @@
 
 Peter is a made-up 26-year-old second-year medical student referred for MBT after a
 near-lethal overdose on the day of a licensing exam. The Bundle holds him, his clinician,
-his formulation (with crisis plan, agreed at the first appointment, and one revision at three
-months), about six months of weekly individual sessions, weekly group sessions from week 6,
-weekly check-ins, the RFQ-8 at 0, 3 and 6 months and two mentalizing profiles.
+his formulation (with risk history and crisis plan, agreed at the first appointment, and one
+revision at three months), a revision of the crisis plan alone in week 4, about six months of
+weekly individual sessions, the introductory MBT-I group in weeks 2-5, weekly group sessions from
+week 6, weekly check-ins, the RFQ-8 at 0, 3 and 6 months, two mentalizing profiles and periodic
+reviews at three and six months. No session in which mentalizing collapsed records a gentle
+challenge: challenging is for when arousal allows thinking.
 
 Everything structural comes from the shipped content in ``questionnaires/``: linkIds,
 canonical URLs, answer displays and ordinal weights. Scores are computed here with the
@@ -107,6 +110,12 @@ def _enabled(item, answers):
             expected = cond["answerBoolean"]
         elif "answerCoding" in cond:
             expected = cond["answerCoding"]["code"]
+        elif "answerInteger" in cond and cond["operator"] in (">", ">=", "<", "<="):
+            bound = cond["answerInteger"]
+            compare = {">": lambda v: v > bound, ">=": lambda v: v >= bound,
+                       "<": lambda v: v < bound, "<=": lambda v: v <= bound}[cond["operator"]]
+            results.append(any(isinstance(v, int) and compare(v) for v in given))
+            continue
         else:
             raise ExampleError(f"unsupported enableWhen in {item['linkId']}")
         hit = expected in given
@@ -296,12 +305,28 @@ class Peter:
             "diagnosis.shared": False,
             "diagnosis.note": "Provisional, from the inpatient team's assessment and this first appointment; to be "
                               "talked through with Peter once the assessment sessions are complete.",
+            "comorbidity.conditions": ["condition-depression", "condition-anxiety"],
+            "comorbidity.detail": "Depressive episode in the months before the overdose, treated on the ward; "
+                                  "longstanding exam anxiety.",
+            "comorbidity.concurrent-treatment": True,
+            "comorbidity.concurrent-detail": "Sertraline started on the ward, reviewed monthly by the outpatient "
+                                             "psychiatrist; no other therapy.",
             "presenting.difficulties": "Near-lethal overdose on the morning of his Step 1 exam. Peter describes "
                                        "it as the only logical option once he was certain he would fail. Since "
                                        "then: leave of absence from medical school, little contact with friends, "
                                        "angry outbursts at home and long periods of feeling nothing.",
             "presenting.context": "Referred by the inpatient team after medical stabilisation; his parents, "
                                   "with whom he now lives, are afraid he will try again.",
+            "risk-history.attempts": 1,
+            "risk-history.most-recent": date(2026, 1, 19),
+            "risk-history.context": "Overdose of his mother's prescribed medication on the morning of the licensing "
+                                    "exam, after weeks of certainty that he would fail; found by his father and "
+                                    "treated in intensive care, then on the psychiatric ward.",
+            "risk-history.self-harm": "None reported.",
+            "risk-history.means": True,
+            "risk-history.means-detail": "Medication at home: his parents have agreed to keep all of it locked away "
+                                         "and to hand out his own prescription weekly.",
+            "risk-history.others": "No violence; shouting and slammed doors at home when he feels criticised.",
             "presentation.type": "oscillating-presentation",
             "presentation.description": "Composed, articulate and in control in the room; turns questions about "
                                         "the overdose into arguments about a badly run exam system and about "
@@ -367,11 +392,12 @@ class Peter:
                  "goal.text": "Notice the shame under the anger and put words to it.",
                  "goal.indicator": "More pauses before reacting; I can name what I felt in the moment."},
             ],
-            "contract.formats": ["format-individual", "format-group"],
+            "contract.formats": ["format-individual", "format-mbt-i", "format-group"],
+            "contract.level-of-care": "care-outpatient",
             "contract.sessions-per-week": 2,
             "contract.length-months": 24,
-            "contract.notes": "Weekly individual sessions from the start; the MBT group once a week from week 6, "
-                              "after the introductory sessions on mentalizing. If a session is missed without "
+            "contract.notes": "Weekly individual sessions from the start; the introductory MBT-I group in weeks 2 "
+                              "to 5, then the MBT group once a week from week 6. If a session is missed without "
                               "notice, the clinician phones the same day and writes if there is no answer. "
                               "Between sessions the phone is for arranging appointments; in a crisis, the crisis "
                               "plan applies. The formulation is reviewed at three months.",
@@ -388,8 +414,14 @@ class Peter:
                                   "left alone after a row.",
             "crisis.contacts": "Parents at home; MBT clinician during office hours; crisis line and emergency "
                                "services out of hours.",
+            "crisis.review-date": START + timedelta(weeks=6),
             "agreement.agreed": True,
             "agreement.date": START,
+            "agreement.letter": "Dear Peter, this is what we understand together so far. When you feel you might "
+                                "fail, or be seen to fail, it can quickly feel as if your whole worth is at stake, "
+                                "and then there seems to be no way out. Anger and a confident manner often cover "
+                                "fear and shame. We will work on noticing those moments, slowing them down, and "
+                                "keeping you safe while we do.",
             "agreement.copy-given": True,
             "agreement.patient-comments": "A first go. I don't agree with all of it, but the crisis plan makes "
                                           "sense and I will keep a copy on my phone.",
@@ -410,17 +442,43 @@ class Peter:
                 "feels criticised, especially in the group.")
             a["dimension.automatic-controlled.example"] = (
                 "Still quick to be sure about others' motives, but now sometimes stops himself and asks.")
-            a["crisis.self"] = ("Tell my mother or father that I am in a bad place; go for a long walk and phone "
-                                "someone while I walk rather than stay alone in my room; reread this plan; call the "
-                                "crisis line.")
+            a["crisis.self"] = self.CRISIS_SELF_WALK_AND_CALL
+            a["crisis.review-date"] = revision["date"] + timedelta(weeks=13)
+            a["contract.notes"] = a["contract.notes"].replace("is reviewed at three months",
+                                                              "is reviewed again at six months")
+            a["agreement.letter"] = (
+                "Dear Peter, three months on, this is what we understand together. You have started to notice the "
+                "shame and fear that sit under the anger, and to pause before reacting at home. Feeling criticised, "
+                "in the group or here, still makes you feel small very quickly, and then you pull away or fight. We "
+                "will keep looking at those moments together, and the crisis plan stays with you.")
             a["agreement.patient-comments"] = "This version feels more like me."
         return a
+
+    CRISIS_SELF_WALK_AND_CALL = (
+        "Tell my mother or father that I am in a bad place; go for a long walk and phone someone while I walk rather "
+        "than stay alone in my room; reread this plan; call the crisis line.")
+
+    def crisis_plan_revision(self, formulation):
+        """Week 4: the crisis plan alone gains the walk-and-call step, without revising the formulation."""
+        first = self.formulation_answers()
+        a = {k: v for k, v in first.items() if k.startswith("crisis.")}
+        a["crisis.self"] = self.CRISIS_SELF_WALK_AND_CALL
+        a["crisis.review-date"] = START + timedelta(weeks=13)
+        a["crisis-plan.reason"] = ("Thoughts of suicide returned after a letter from the medical school; walking "
+                                   "alone helped less than walking while on the phone to someone.")
+        a["crisis-plan.previous"] = {"reference": self.full_url("QuestionnaireResponse", formulation["id"]),
+                                     "display": "MBT formulation, first version"}
+        a["crisis-plan.agreed"] = True
+        a["crisis-plan.copy-given"] = True
+        day = START + timedelta(weeks=4)
+        self.response("peter-crisis-plan-2", "mbt-crisis-plan", self.when(day, 17), a, self.clinician_ref)
 
     def formulations(self):
         # The first version, with the crisis plan, is written and agreed at the first appointment (week 0), so that
         # a plan exists from the start; the full assessment feeds the revision at three months.
         first = self.response("peter-formulation-1", "mbt-formulation", self.when(START, 17),
                               self.formulation_answers(), self.clinician_ref)
+        self.crisis_plan_revision(first)
         rev_day = START + timedelta(weeks=13)
         self.response("peter-formulation-2", "mbt-formulation", self.when(rev_day, 17),
                       self.formulation_answers(revision={
@@ -457,16 +515,18 @@ class Peter:
     def profiles(self):
         dims = ("self-other", "internal-external", "cognitive-affective", "automatic-controlled")
         plans = {
-            "intake": (1, ["pole-self", "pole-external", "pole-cognitive", "pole-automatic"],
+            # At intake both poles of self / other are limited: little real reflection on himself (only on his
+            # standing) and little on others' separate minds.
+            "intake": (1, ["poles-both-limited", "pole-external", "pole-cognitive", "pole-automatic"],
                        ["rigidity-marked", "rigidity-moderate", "rigidity-marked", "rigidity-moderate"],
                        ["mode-frequent", "mode-frequent", "mode-pervasive"], "mixed-direction",
-                       "mentalizing-limited"),
+                       "mentalizing-limited", "trust-closed", "mentalizing-moderate", "mentalizing-very-limited"),
             "m6": (26, ["pole-self", "poles-balanced", "pole-cognitive", "pole-automatic"],
                    ["rigidity-mild", None, "rigidity-moderate", "rigidity-mild"],
                    ["mode-occasional", "mode-occasional", "mode-frequent"], "hypermentalizing",
-                   "mentalizing-moderate"),
+                   "mentalizing-moderate", "trust-emerging", "mentalizing-good", "mentalizing-limited"),
         }
-        for label, (week, poles, rigid, modes, direction, capacity) in plans.items():
+        for label, (week, poles, rigid, modes, direction, capacity, trust, calm, stress) in plans.items():
             a = {"profile.basis": "Assessment interviews and individual sessions up to this date."
                  if label == "intake" else "Individual and group sessions over the past three months."}
             for d, p, r in zip(dims, poles, rigid):
@@ -481,7 +541,10 @@ class Peter:
             a["profile.modes.example"] = ("Exam results equated with personal worth; intellectual talk about "
                                           "feelings in early sessions.")
             a["profile.direction"] = direction
+            a["profile.epistemic-trust"] = trust
             a["profile.overall.capacity"] = capacity
+            a["profile.capacity.calm"] = calm
+            a["profile.capacity.stress"] = stress
             a["profile.score.imbalance"] = int(sum(self.c.weight(r) for p, r in zip(poles, rigid)
                                                    if p != "poles-balanced"))
             a["profile.score.modes"] = int(sum(self.c.weight(m) for m in modes))
@@ -495,13 +558,13 @@ class Peter:
     GROUP_START = 6
     GROUP_DAY = 3                   # days after the Monday
     RISK_WEEKS = {
-        0: ("risk-moderate", ["risk-explored", "contact-increased", "team-consulted"],
+        0: ("risk-moderate", ["risk-explored", "means-safety-discussed", "contact-increased", "team-consulted"],
             "Crisis plan written with Peter in this session and a copy given to him; second appointment this week; "
             "parents reminded, with his agreement, to keep medication locked away."),
-        4: ("risk-moderate", ["risk-explored", "crisis-plan-updated"],
+        4: ("risk-moderate", ["risk-explored", "crisis-plan-updated", "crisis-line-given"],
             "Thoughts returned after a letter from the school; crisis plan extended with a walk-and-call step."),
-        11: ("risk-low", ["risk-explored", "no-further-action"],
-             "Fleeting thoughts after a row with his father; no plan or intent."),
+        11: ("risk-low", ["no-further-action"],
+             "Fleeting thoughts after a row with his father, talked through in the session; no plan or intent."),
     }
     # (format, week) -> repair status
     RUPTURES = {("individual", 3): "partially-repaired", ("individual", 10): "repaired",
@@ -513,6 +576,13 @@ class Peter:
         16: "He dismissed another member's feedback and then felt I had shamed him in front of the group.",
         22: "He was irritated that I asked again about feelings when he wanted advice about returning to school.",
     }
+    # (format, week) -> risk actions and crisis plan review after a missed session with a risk concern
+    MISSED_RISK = {
+        ("individual", 17): (["risk-explored", "crisis-line-given"], True,
+                             "Asked directly about thoughts of self-harm on the phone; none. Crisis line repeated."),
+        ("group", 17): (["no-further-action"], False, "Covered by the call after the missed individual session."),
+    }
+    CANCELLED_BY = {("individual", 9): "cancelled-by-service"}
     # (format, week) -> (attendance, contact attempted, reached, risk level or None, what was done, note)
     MISSED = {
         ("individual", 9): ("cancelled", True, True, None,
@@ -531,13 +601,18 @@ class Peter:
                         "Covered by the call after this week's missed individual session.",
                         "Did not attend the week after the group rupture."),
     }
-    VIRTUAL_WEEKS = {13, 21}
+    REMOTE_WEEKS = {13: "video", 21: "telephone"}
+    LEFT_EARLY = {("group", 16)}
+    MBT_I_WEEKS = range(2, 6)
     WE_MODE_EXAMPLES = {
         "individual": [
             "Stopped mid-rant about a classmate and wondered aloud what the classmate might have been worried "
             "about.",
             "Asked me what I had made of his silence last week, and listened to the answer.",
             "Realised his mother's questions came from fear for him, not from doubt in him.",
+        ],
+        "mbt-i": [
+            "Recognised a moment from his own week in the example of a feeling taken for a fact, and said so.",
         ],
         "group": [
             "Took up another group member's point and built on it instead of correcting it.",
@@ -552,6 +627,10 @@ class Peter:
             "Explore what happened between us when he went quiet.",
             "Look at how he decides, so fast, what others think of him.",
             "Keep working on the decision about going back to school.",
+        ],
+        "mbt-i": [
+            "Next topic: what happens to thinking when feelings run high.",
+            "Next topic: how we guess what others feel, and how often we get it wrong.",
         ],
         "group": [
             "Notice when he starts to lecture the group and what he feels just before.",
@@ -571,11 +650,12 @@ class Peter:
     def session(self, week, fmt="individual"):
         rng = self.rng
         t = self.progress(week)
-        day = START + timedelta(weeks=week, days=self.GROUP_DAY if fmt == "group" else 0)
+        day = START + timedelta(weeks=week, days=0 if fmt == "individual" else self.GROUP_DAY)
         a = {
             "session.date": day,
             "session.format": f"format-{fmt}",
-            "session.modality": "virtual" if fmt == "individual" and week in self.VIRTUAL_WEEKS else "in-person",
+            "session.level-of-care": "care-outpatient",
+            "session.modality": self.REMOTE_WEEKS.get(week, "in-person") if fmt == "individual" else "in-person",
             "session.phase": "phase-initial" if week < 6 else "phase-middle",
         }
         missed = self.MISSED.get((fmt, week))
@@ -585,17 +665,31 @@ class Peter:
             a["session.missed.contact-attempted"] = tried
             if tried:
                 a["session.missed.reached"] = reached
+            if attendance == "cancelled":
+                a["session.cancelled-by"] = self.CANCELLED_BY[(fmt, week)]
             a["session.missed.risk-concern"] = level is not None
             if level:
+                actions, reviewed, detail = self.MISSED_RISK[(fmt, week)]
                 a["session.missed.risk-level"] = level
+                a["session.missed.risk-action"] = actions
+                a["session.missed.risk-action-detail"] = detail
+                a["session.missed.crisis-plan-reviewed"] = reviewed
             a["session.missed.action"] = done
             a["session.note"] = note
             return a
-        a["session.attendance"] = "attended"
-        # risk (asked in the individual session; the group clinician asks about the days since the last session)
+        a["session.attendance"] = "left-early" if (fmt, week) in self.LEFT_EARLY else "attended"
+        # risk: asked in full in the individual session; the group clinician asks about self-harm and suicidal
+        # thoughts since the last session; the introductory group is teaching and does not screen
         risk = self.RISK_WEEKS.get(week) if fmt == "individual" else None
-        a["risk.self-harm"] = False
-        a["risk.suicidal-thoughts"] = risk is not None
+        if fmt == "mbt-i":
+            for link in ("self-harm", "suicidal-thoughts", "suicide-attempt", "harm-to-others", "emergency-attendance"):
+                a[f"risk.{link}"] = "risk-not-assessed"
+        else:
+            a["risk.self-harm"] = "risk-no"
+            a["risk.suicidal-thoughts"] = "risk-yes" if risk else "risk-no"
+            a["risk.suicide-attempt"] = "risk-no"
+            a["risk.harm-to-others"] = "risk-no" if fmt == "individual" else "risk-not-assessed"
+            a["risk.emergency-attendance"] = "risk-no" if fmt == "individual" else "risk-not-assessed"
         if risk:
             a["risk.level"], a["risk.action"], a["risk.action-detail"] = risk
             a["risk.crisis-plan-reviewed"] = True
@@ -603,6 +697,8 @@ class Peter:
         # feeling reachable in the middle months, better held towards six months
         rupture = (fmt, week) in self.RUPTURES
         base = 3.5 if week < 6 else 5.0 if week < 17 else 4.5
+        if fmt == "mbt-i":
+            base = 3.0
         shame = rng.random() < (0.3 if week < 6 else 0.4)
         peak = round(base + rng.uniform(-1.0, 1.0) + (1.5 if shame else 0) + (1.5 if risk else 0)
                      + (2 if rupture else 0))
@@ -640,24 +736,32 @@ class Peter:
         a["mentalizing.direction"] = ("mixed-direction" if t < 0.4 else
                                       "hypermentalizing" if t < 0.8 else
                                       rng.choice(["hypermentalizing", "no-predominant-direction"]))
-        # interventions
+        # openness to the clinician's or the group's view: closed at first, emerging by the later months
+        trust = ["trust-closed", "trust-selective", "trust-emerging", "trust-open"]
+        openness = 0 if t < 0.2 else 1 if t < 0.55 else 2
+        a["mentalizing.openness"] = trust[max(0, openness - (1 if rupture or collapse else 0))]
+        # interventions; no gentle challenge once mentalizing has collapsed: arousal first, then thinking
         used = ["not-knowing-stance", "clarification"]
-        used += self.pick(["empathic-validation", "affect-elaboration", "gentle-challenge", "stop-rewind-explore"],
-                          2 if t < 0.5 else 3)
+        used += self.pick(["empathic-validation", "affect-elaboration", "affect-focus", "naming-missing-feeling",
+                           "gentle-challenge", "stop-rewind-explore"], 2 if t < 0.5 else 3)
         if peak >= 7:
             used.append("regulating-arousal")
+        if collapse:
+            used = [u for u in used if u != "gentle-challenge"] + ["regulating-arousal"]
         if rupture:
             used.append("mentalizing-the-relationship")
-        if week < 6 and fmt == "individual":
+        if (week < 6 and fmt == "individual") or fmt == "mbt-i":
             used.append("psychoeducation")
-        order = ["not-knowing-stance", "empathic-validation", "clarification", "affect-elaboration",
-                 "gentle-challenge", "stop-rewind-explore", "mentalizing-the-relationship", "regulating-arousal",
-                 "psychoeducation"]
+        order = ["not-knowing-stance", "empathic-validation", "clarification", "affect-elaboration", "affect-focus",
+                 "naming-missing-feeling", "gentle-challenge", "stop-rewind-explore", "mentalizing-the-relationship",
+                 "regulating-arousal", "psychoeducation"]
         a["interventions.used"] = sorted(set(used), key=order.index)
         stages = ["stage-what", "stage-expand-the-what", "stage-why", "stage-how"]
         stage = min(3, int(t * 4 + rng.uniform(-0.6, 0.4)))
         if fmt == "group":
             stage = min(stage, 2)
+        elif fmt == "mbt-i":
+            stage = min(stage, 1)
         if collapse:
             stage = max(0, stage - 1)
         a["interventions.stage"] = stages[max(0, stage)]
@@ -679,6 +783,19 @@ class Peter:
         if week in (16, 17, 18):
             patterns.append("dropout-risk")
         a["alliance.patterns"] = patterns
+        # the clinician's own reactions: pulled into the debate early on, rescuing when risk is high
+        reactions = []
+        if rupture:
+            reactions.append("reaction-devalued")
+        if t < 0.3 and fmt == "individual" and rng.random() < 0.5:
+            reactions.append("reaction-angry")
+        if risk and risk[0] != "risk-low":
+            reactions.append("reaction-rescuing")
+        if reactions:
+            order = ["reaction-idealised", "reaction-devalued", "reaction-bored", "reaction-angry",
+                     "reaction-manipulated", "reaction-rescuing"]
+            a["clinician-self.reactions"] = sorted(set(reactions), key=order.index)
+            a["clinician-self.supervision"] = rupture or bool(risk)
         # adherence
         scores = []
         for it in _iter_items(self.c.questionnaire("mbt-session-record")["item"]):
@@ -716,7 +833,12 @@ class Peter:
             "checkin.self-worth": steady,
             "checkin.curiosity": curious,
             "checkin.emotions": emotions,
-            "checkin.risk.thoughts": week in self.RISK_WEEKS,
+            "checkin.repairs": ("no-clash" if blow == 0 else
+                                "repair-not-tried" if t < 0.2 else
+                                "repair-tried" if t < 0.45 else
+                                rng.choice(["repair-made", "repair-made", "repair-tried"])),
+            "checkin.risk.self-harm-thoughts": False,
+            "checkin.risk.suicide-thoughts": week in self.RISK_WEEKS,
             "checkin.risk.acted": False,
         }
         if week in (5, 12, 20):
@@ -726,6 +848,7 @@ class Peter:
                 "I felt proud that I apologised to my mother without being asked.",
             ][(5, 12, 20).index(week)]
         if week in self.RISK_WEEKS:
+            a["checkin.risk.plan"] = False
             a["checkin.risk.safe-now"] = True
             a["checkin.risk.contact-wanted"] = week == 4
         a["checkin.score.self-worth"] = int(self.c.weight(steady))
@@ -742,16 +865,53 @@ class Peter:
                               self.checkin(week), self.patient_ref, source=self.patient_ref)
             self.response(f"peter-session-{week + 1:02d}", "mbt-session-record", self.when(day, 16),
                           self.session(week), self.clinician_ref)
+            if week in self.MBT_I_WEEKS:
+                self.response(f"peter-mbti-{week + 1:02d}", "mbt-session-record",
+                              self.when(day + timedelta(days=self.GROUP_DAY), 18), self.session(week, "mbt-i"),
+                              self.clinician_ref)
             if week >= self.GROUP_START:
                 group_day = day + timedelta(days=self.GROUP_DAY)
                 self.response(f"peter-group-{week + 1:02d}", "mbt-session-record", self.when(group_day, 18),
                               self.session(week, "group"), self.clinician_ref)
+
+    # -- periodic reviews at three and six months
+    REVIEWS = {
+        13: ("change-better", "change-none", "change-better",
+             ["goal-some-progress", "goal-no-progress", "goal-some-progress"], 14, 12,
+             "Fewer blow-ups at home; still undecided about medical school; beginning to notice shame."),
+        26: ("change-better", "change-better", "change-much-better",
+             ["goal-clear-progress", "goal-some-progress", "goal-clear-progress"], 9, 8,
+             "Parents say rows end sooner; a plan to return to school part-time, talked through calmly; names "
+             "shame more often in sessions and in the group."),
+    }
+
+    def reviews(self):
+        goals = self.formulation_answers()["goal"]
+        for week, (rel, work, selfreg, progress, phq9, gad7, note) in self.REVIEWS.items():
+            day = START + timedelta(weeks=week)
+            a = {
+                "review.date": day,
+                "review.status": "status-ongoing",
+                "review.phase": "phase-middle",
+                "review.relationships": rel,
+                "review.work-activity": work,
+                "review.self-regulation": selfreg,
+                "review.functioning-note": note,
+                "review.goal": [{"review.goal.text": g["goal.text"], "review.goal.progress": p}
+                                for g, p in zip(goals, progress)],
+                "review.phq9": phq9,
+                "review.gad7": gad7,
+                "review.summary": "Continue weekly individual and group sessions; next review in three months.",
+            }
+            self.response(f"peter-review-m{week // 13 * 3}", "mbt-periodic-review", self.when(day, 18), a,
+                          self.clinician_ref)
 
     def bundle(self):
         self.people()
         self.rfq8()
         self.profiles()
         self.formulations()
+        self.reviews()
         self.weekly()
         return {"resourceType": "Bundle", "id": "mbt-example-peter", "type": "transaction",
                 "entry": self.entries}

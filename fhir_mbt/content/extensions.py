@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping
 
 __all__ = [
     "CALCULATED_EXPRESSION",
+    "CONSTRAINT",
     "ENABLE_WHEN_EXPRESSION",
     "ENTRY_FORMAT",
     "HIDDEN",
@@ -54,6 +55,7 @@ MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
 ITEM_CONTROL = _CORE + "questionnaire-itemControl"
 HIDDEN = _CORE + "questionnaire-hidden"
 ENTRY_FORMAT = _CORE + "entryFormat"
+CONSTRAINT = _CORE + "questionnaire-constraint"
 #: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
 ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 __all__ = [
     "CANONICAL",
     "CODE_SYSTEM",
+    "CRISIS_PLAN",
     "FORMULATION",
     "MENTALIZING_PROFILE",
+    "PERIODIC_REVIEW",
     "RFQ8",
     "WEEKLY_CHECKIN",
     "SESSION_RECORD",
@@ -30,8 +32,11 @@ MENTALIZING_PROFILE = "mbt-mentalizing-profile"
 RFQ8 = "rfq-8"
 WEEKLY_CHECKIN = "mbt-weekly-checkin"
 SESSION_RECORD = "mbt-session-record"
+CRISIS_PLAN = "mbt-crisis-plan"
+PERIODIC_REVIEW = "mbt-periodic-review"
 #: Every shipped Questionnaire id, in the order a menu shows them.
-QUESTIONNAIRES = (SESSION_RECORD, WEEKLY_CHECKIN, RFQ8, MENTALIZING_PROFILE, FORMULATION)
+QUESTIONNAIRES = (SESSION_RECORD, WEEKLY_CHECKIN, RFQ8, MENTALIZING_PROFILE, FORMULATION, CRISIS_PLAN,
+                  PERIODIC_REVIEW)
 
 SCORE_PROFILE = f"{CANONICAL}/StructureDefinition/mbt-score-observation"
 FINDING_PROFILE = f"{CANONICAL}/StructureDefinition/mbt-finding-observation"

@@ -108,7 +108,7 @@ class StructureCheck:
         for d in defs:
             if d.required and d.link_id not in present and d.type != "display":
                 if self.view.is_enabled(d, None, scope):
-                    self.error("required", where, f"required item {d.link_id!r} is not answered", d.link_id)
+                    self.error("required", where, _unanswered(d), d.link_id)
 
     def item(self, node: dict, defn: ItemDef, where: str, i: int, scope: tuple):
         """Check item ``i`` of the list at ``where``; ``scope`` is that of the list."""
@@ -132,7 +132,7 @@ class StructureCheck:
                        f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id)
         if answers is None:
             if defn.required and self.status in NEEDS_REQUIRED:
-                self.error("required", f"{where}.item[{i}]", f"required item {link_id!r} is not answered", link_id)
+                self.error("required", f"{where}.item[{i}]", _unanswered(defn), link_id)
             return
         if not isinstance(answers, list) or not answers:
             self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id)
@@ -178,6 +178,14 @@ class StructureCheck:
                 self.error("invariant", f"{loc}.answer",
                            f"calculated item {calc.defn.link_id!r} holds {_show(given)} but its "
                            f"calculation gives {expected!r}", calc.defn.link_id)
+
+
+def _unanswered(defn: ItemDef) -> str:
+    """The message for a required item left out, naming the question by its text where it has one."""
+    what = "group" if defn.type == "group" else "item"
+    if isinstance(defn.text, str) and defn.text.strip():
+        return f"required {what} {defn.link_id!r} ({defn.text.strip()!r}) is not answered"
+    return f"required {what} {defn.link_id!r} is not answered"
 
 
 def _show(answers: list) -> Any:

@@ -25,7 +25,11 @@ Rules, from R4 QuestionnaireResponse/Questionnaire and SDC:
   disabled ancestor) are absent; enabled required items are answered when
   the status is ``completed`` or ``amended`` (an item is only required
   within a group that is present);
-- read-only calculated items hold what their expression computes.
+- read-only calculated items hold what their expression computes;
+- for ``completed`` and ``amended`` responses, every ``questionnaire-constraint``
+  (on the Questionnaire, or on an item for each enabled occurrence of it)
+  holds (:mod:`fhir_mbt.engine.constraints`); a breach is reported with the
+  constraint's ``human`` text and its ``severity``.
 """
 
 from __future__ import annotations
@@ -37,10 +41,12 @@ from fhir_mbt.engine.answers import format_error
 from fhir_mbt.engine.compiled import compile_questionnaire
 from fhir_mbt.engine.errors import ResponseInvalid
 from fhir_mbt.engine.outcome import LINK_ID_EXTENSION, issue, issue_link_id, outcome
-from fhir_mbt.engine.structure import StructureCheck
+from fhir_mbt.engine.constraints import CONSTRAINT_EXTENSION, check_constraints
+from fhir_mbt.engine.structure import NEEDS_REQUIRED, StructureCheck
 from fhir_mbt.errors import ContentError
 
 __all__ = [
+    "CONSTRAINT_EXTENSION",
     "LINK_ID_EXTENSION",
     "STATUSES",
     "validate_response",
@@ -177,6 +183,8 @@ def validate_and_score(
     validator = StructureCheck(response, compiled)
     try:
         validator.items(response.get("item"), compiled.items, "QuestionnaireResponse", (), None)
+        if validator.status in NEEDS_REQUIRED:
+            check_constraints(response, compiled, validator.view, validator.locations, validator.error)
     except ContentError as exc:
         validator.error("processing", "QuestionnaireResponse", f"the Questionnaire's logic failed: {exc}")
     if not any(i["severity"] in ("error", "fatal") for i in validator.issues):
