@@ -19,10 +19,14 @@ from :class:`ValueError`, because that is what they are.
     │   ├── TransportError / Timeout, Unauthorized, Forbidden, ResourceNotFound / ResourceGone,
     │   ├── VersionConflict (409 and 412), InvalidResource, RequestRejected / RateLimited,
     │   └── ServerError, MalformedResponse, PageLimitExceeded
-    └── SmartError                        fhir_mbt.smart: a SMART launch step failed
-        ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
-        │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError
-        └── (InvalidGrant, InvalidClient, MalformedTokenResponse), IdTokenInvalid, RefreshUnavailable
+    ├── SmartError                        fhir_mbt.smart: a SMART launch step failed
+    │   ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
+    │   │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError
+    │   └── (InvalidGrant, InvalidClient, MalformedTokenResponse), IdTokenInvalid, RefreshUnavailable
+    └── AnalyticsError                    fhir_mbt.analytics: exports, views, report
+        ├── ViewDefinitionInvalid(ValueError) / UnsupportedConstruct, ViewEvaluationError(ValueError)
+        ├── ExportError / ExportNotSupported, ExportFailed, ExportExpired, ExportTimedOut
+        └── BackendAuthError, EngineUnavailable, ReportError(ValueError), NdjsonError(ValueError)
 
 Subsystems define their own subclasses next to the code that raises them and
 register them under one of the branches above.

@@ -1,7 +1,7 @@
 """The tree shows the architecture, and keeps showing it.
 
 Layers, lowest first: ``fhir_mbt.errors`` → ``content`` → ``engine``;
-``client`` and ``smart`` beside them; ``cli`` on top; the Flask app
+``client`` and ``smart`` beside them; ``analytics`` above those; ``cli`` on top; the Flask app
 (``smart_app``) above the library. A module imports only its own layer or
 lower ones, the library never imports Flask, no module grows past 500
 lines, and the FHIR/SDC extension URLs are written in one module.
@@ -23,7 +23,9 @@ ALLOWED = {
     "fhir_mbt.engine": {"fhir_mbt.content"},
     "fhir_mbt.client": set(),
     "fhir_mbt.smart": set(),
-    "fhir_mbt.cli": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart"},
+    "fhir_mbt.analytics": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart"},
+    "fhir_mbt.cli": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart",
+                     "fhir_mbt.analytics"},
 }
 
 
