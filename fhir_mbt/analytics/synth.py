@@ -11,7 +11,8 @@ out is what a server holds: the response, its Observations (ids are their
 stable identifiers, references resolved to ``Type/id``), the Patients and the
 clinicians.
 
-A patient's course: intake spread over the first quarter, a weekly session
+A patient's course: intake spread over the first quarter of the window,
+followed to its end: a weekly session
 (attended with the patient's own probability, else did-not-attend or
 cancelled), a weekly check-in most weeks, RFQ-8 every three months drifting
 towards better mentalizing, a draft formulation then an agreed one within
@@ -160,10 +161,11 @@ class _Patient:
         self.id = f"synth-p{n:05d}"
         self.n = n
         self.clinician = f"synth-c{rng.randrange(cohort.clinicians):03d}"
-        self.intake = cohort.start + dt.timedelta(days=rng.randrange(0, 90))
-        weeks = cohort.months * 52 // 12
+        self.intake = cohort.start + dt.timedelta(days=rng.randrange(0, min(90, cohort.months * 30 // 3 + 1)))
+        end = cohort.start + dt.timedelta(days=round(cohort.months * 365.25 / 12))
+        weeks = max(1, (end - self.intake).days // 7)  # everyone is followed to the end of the window
         self.weeks = weeks
-        self.dropout = rng.randrange(4, weeks) if rng.random() < 0.25 else None
+        self.dropout = rng.randrange(min(4, weeks - 1), weeks) if weeks > 4 and rng.random() < 0.25 else None
         self.attend = rng.uniform(0.6, 0.97)
         self.checkin_rate = rng.uniform(0.5, 0.95)
         self.risk = rng.uniform(0.0, 0.15)
@@ -377,3 +379,20 @@ def write_cohort(cohort: Cohort, folder: str, workers: int = 2) -> dict[str, int
         for k, v in counts.items():
             total[k] = total.get(k, 0) + v
     return total
+
+
+def upload_cohort(cohort: Cohort, server: str, progress=None) -> dict[str, int]:
+    """PUT the cohort onto ``server``: one transaction per patient (clinicians first)."""
+    from fhir_mbt.client import FhirClient
+
+    client = FhirClient(server, timeout=(10.0, 120.0))
+    counts: dict[str, int] = {}
+    for pid, resources in patient_bundles(cohort):
+        entries = [{"fullUrl": f"{server.rstrip('/')}/{r['resourceType']}/{r['id']}", "resource": r,
+                    "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]
+        client.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        for r in resources:
+            counts[r["resourceType"]] = counts.get(r["resourceType"], 0) + 1
+        if progress:
+            progress(f"uploaded {pid or 'clinicians'}: {len(resources)} resources")
+    return counts
