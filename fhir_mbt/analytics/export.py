@@ -187,8 +187,8 @@ class BulkExporter:
         raise ExportFailed(f"export kick-off refused (HTTP {answer.status_code}): {text}", answer.status_code, body)
 
     def poll(self, status_url: str) -> dict:
-        """Wait for the job; its manifest."""
-        started = time.monotonic()
+        """Wait for the job; its manifest. ``max_wait`` bounds the total time spent waiting."""
+        waited = 0.0
         while True:
             answer = self._get(status_url, headers={"Accept": "application/json"})
             status = answer.status_code
@@ -202,9 +202,10 @@ class BulkExporter:
                 progress = answer.headers.get("X-Progress")
                 self.progress(f"export in progress{': ' + progress if progress else ''}; "
                               f"next check in {wait:g} s")
-                if time.monotonic() - started + wait > self.max_wait:
+                if waited + wait > self.max_wait:
                     raise ExportTimedOut(f"the export did not finish within {self.max_wait:g} s", status)
                 self.sleep(wait)
+                waited += max(wait, 0.1)
                 continue
             body = _body(answer)
             if status in (404, 410):
@@ -228,7 +229,8 @@ class BulkExporter:
                 done[item["url"]] = name
                 self._save(state)
             result.files.append(target)
-            lines = sum(1 for line in target.open("rb") if line.strip())
+            with target.open("rb") as fh:
+                lines = sum(1 for line in fh if line.strip())
             result.counts[rtype] = result.counts.get(rtype, 0) + lines
         for item in manifest.get("error") or []:
             if isinstance(item, dict) and item.get("url"):

@@ -33,7 +33,8 @@ from fhir_mbt.content.index import ContentIndex, shipped
 from fhir_mbt.engine import process_response
 from fhir_mbt.engine.compiled import compile_questionnaire
 
-__all__ = ["Cohort", "synthesize", "patient_bundles", "SYNTH_NAMESPACE"]
+__all__ = ["Cohort", "synthesize", "patient_bundles", "write_cohort", "upload_cohort", "stored_resources",
+           "SYNTH_NAMESPACE"]
 
 SYNTH_NAMESPACE = uuid.UUID("6d1f0c1e-6b7a-4c56-9a55-7b6f1a5e0c01")
 _MBT = "http://fhir-mbt.org/fhir/CodeSystem/mbt"
@@ -222,7 +223,7 @@ class _Writer:
         _resolve_references(r, self.t.people, self.p)
         ident = f"urn:uuid:{uuid.uuid5(SYNTH_NAMESPACE, r['id'])}"
         processed = process_response(r, index=self.index, identifier=ident, now=r["authored"])
-        return _stored(processed.bundle)
+        return stored_resources(processed.bundle)
 
 
 def _resolve_references(node, people: dict, p: _Patient) -> None:
@@ -242,7 +243,7 @@ def _resolve_references(node, people: dict, p: _Patient) -> None:
             _resolve_references(value, people, p)
 
 
-def _stored(bundle: dict) -> list[dict]:
+def stored_resources(bundle: dict) -> list[dict]:
     """The resources of a transaction Bundle as the server stores them (ids set, references ``Type/id``)."""
     ids: dict[str, str] = {}
     out = []

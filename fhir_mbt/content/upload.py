@@ -16,7 +16,8 @@ from fhir_mbt.content.index import ContentIndex
 from fhir_mbt.content.view_shape import LOGICAL_TYPES
 from fhir_mbt.errors import FhirMbtError
 
-__all__ = ["UploadReport", "UploadError", "upload_definitions", "upload_examples", "same_content"]
+__all__ = ["UploadReport", "UploadError", "upload_definitions", "upload_examples", "same_content",
+           "resolved_in_bundle"]
 
 #: Elements a server sets or may add on its own; they do not make a resource different.
 SERVER_ELEMENTS = ("meta", "text")
@@ -150,3 +151,7 @@ def _resolved(resource: dict, entries: list[dict]) -> dict:
         return value
 
     return fix(resource)
+
+
+#: Public name: a Bundle entry's resource with its ``urn:uuid`` references resolved (as a server stores it).
+resolved_in_bundle = _resolved
