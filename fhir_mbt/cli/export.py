@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--since", help="only resources changed since this instant (_since)")
     parser.add_argument("--restart", action="store_true", help="start a new job even if one can be resumed")
     parser.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for the job")
+    parser.add_argument("--max-poll", type=float, default=60.0,
+                        help="poll at least this often, whatever Retry-After says (default %(default)s s; "
+                             "a local HAPI asks for 120 s)")
     auth = parser.add_argument_group("SMART Backend Services")
     auth.add_argument("--client-id", help="the registered client id")
     auth.add_argument("--private-key", type=Path, help="PEM file of the client's private key")
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     level = "patient" if args.patients else "group" if args.group else "system"
     types = tuple(t.strip() for t in (args.types or "").split(",") if t.strip())
     request = ExportRequest(level=level, types=types, since=args.since, group_id=args.group)
-    exporter = BulkExporter(args.server, args.out, _auth(args), max_wait=args.max_wait,
+    exporter = BulkExporter(args.server, args.out, _auth(args), max_wait=args.max_wait, max_poll=args.max_poll,
                             progress=lambda line: print(line, file=sys.stderr, flush=True))
     result = exporter.run(request, restart=args.restart)
     for rtype, count in sorted(result.counts.items()):
