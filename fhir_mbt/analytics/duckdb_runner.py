@@ -76,11 +76,11 @@ class _Router:
                 for code in codes:
                     self.by_code.setdefault((system, code), []).append(v)
             alts = "|".join(re.escape(c) for _, c in sorted(self.by_code))
-            self.pattern = re.compile(r'"code"\s*:\s*"(?:' + alts + r')"')
+            self.pattern = re.compile((r'"code"\s*:\s*"(?:' + alts + r')"').encode())
 
-    def wanted(self, line: str) -> bool:
-        """False only when ``line`` cannot reach any view."""
-        return self.pattern is None or "\\" in line or self.pattern.search(line) is not None
+    def wanted(self, line: bytes) -> bool:
+        """False only when ``line`` cannot reach any view (a line with escapes is always parsed)."""
+        return self.pattern is None or b"\\" in line or self.pattern.search(line) is not None
 
     def views(self, resource: dict) -> list[tuple[CompiledView, bool]]:
         if self.by_code is None:

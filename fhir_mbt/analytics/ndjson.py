@@ -25,12 +25,6 @@ class NdjsonError(AnalyticsError, ValueError):
     """An NDJSON file holds something other than one resource per line."""
 
 
-def _open(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
 def ndjson_files(folder: str | Path) -> dict[str, list[Path]]:
     """Resource type -> its NDJSON files in ``folder``, sorted by name."""
     folder = Path(folder)
@@ -48,16 +42,20 @@ def ndjson_files(folder: str | Path) -> dict[str, list[Path]]:
 
 
 def read_resources(paths: Iterable[Path], resource_type: str | None = None,
-                   keep: Callable[[str], bool] | None = None) -> Iterator[dict]:
+                   keep: Callable[[bytes], bool] | None = None) -> Iterator[dict]:
     """Every resource in ``paths``, one JSON object per non-empty line.
 
-    ``keep`` may skip lines unparsed (a prefilter on the raw text).
+    Lines are read as bytes (JSON is UTF-8) and parsed only when ``keep`` (a
+    prefilter on the raw line) lets them through.
     """
     loads = json.loads
     for path in paths:
-        with _open(Path(path)) as fh:
+        path = Path(path)
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as fh:
             for n, line in enumerate(fh, 1):
-                if not line.strip() or (keep is not None and not keep(line)):
+                if len(line) < 3 and not line.strip():
+                    continue
+                if keep is not None and not keep(line):
                     continue
                 try:
                     resource = loads(line)

@@ -125,6 +125,8 @@ class _Select:
                                           "mark it collection or narrow its path")
             else:
                 own[col.name] = _plain(values[0]) if values else None
+        if not self.selects and not self.unions:
+            return [own]
         rows = [own]
         saved = env.get("rowIndex", 0)
         for s in self.selects:
