@@ -22,7 +22,7 @@ from typing import Any, Callable
 from fhir_mbt.analytics.errors import UnsupportedConstruct, ViewDefinitionInvalid
 from fhir_mbt.analytics.fhirpath_parser import parse
 
-__all__ = ["compile_path", "code_filter", "Compiled", "reference_key"]
+__all__ = ["compile_path", "code_filter", "Compiled", "reference_key", "resource_key"]
 
 Compiled = Callable[[list, dict], list]
 
@@ -62,23 +62,30 @@ def _choice(item: dict, name: str) -> Any:
     return None
 
 
+def resource_key(resource: Any) -> str | None:
+    """The key ``getResourceKey()`` gives: ``Type/id``, the same form Pathling uses, so the
+    keys of both engines' tables match and a reference key equals its target's key."""
+    if isinstance(resource, dict) and isinstance(resource.get("id"), str) and resource.get("resourceType"):
+        return f"{resource['resourceType']}/{resource['id']}"
+    return None
+
+
 def reference_key(reference: Any, type_name: str | None = None) -> str | None:
-    """The key ``getReferenceKey`` gives: the id of a ``Type/id`` reference (or of ``urn:uuid:``)."""
+    """The key ``getReferenceKey([type])`` gives: ``Type/id`` of a relative or absolute literal
+    reference (a version is dropped); nothing for another type, a ``urn:`` or a missing reference."""
     if not isinstance(reference, dict):
         return None
     ref = reference.get("reference")
-    if not isinstance(ref, str) or not ref:
+    if not isinstance(ref, str) or not ref or ref.startswith("urn:") or ref.startswith("#"):
         return None
-    if ref.startswith("urn:uuid:"):
-        return None if type_name else ref[9:]
     parts = ref.split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
-    if len(parts) < 2:
+    if len(parts) < 2 or not parts[-2][:1].isupper():
         return None
     if type_name and parts[-2] != type_name:
         return None
-    return parts[-1]
+    return f"{parts[-2]}/{parts[-1]}"
 
 
 def _truth(coll: list) -> bool | None:
@@ -312,7 +319,7 @@ def _compile_call(node: tuple) -> Compiled:
         "last": lambda items: items[-1:],
         "count": lambda items: [len(items)],
         "not": lambda items: [] if _truth(items) is None else [not _truth(items)],
-        "getResourceKey": lambda items: [i["id"] for i in items if isinstance(i, dict) and "id" in i],
+        "getResourceKey": lambda items: [k for i in items if (k := resource_key(i)) is not None],
         "toString": lambda items: [str(i).lower() if isinstance(i, bool) else str(i) for i in items],
     }
     if fn in simple:

@@ -9,6 +9,7 @@ Patients appear by their key only; ``names=True`` adds their names.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from html import escape
 from pathlib import Path
@@ -33,7 +34,13 @@ h2{break-after:avoid}@page{size:A4;margin:14mm}}
 """
 
 
+_KEY = re.compile(r"^(Patient|Practitioner)/")
+
+
 def _cell(value: Any) -> str:
+    """A table cell; resource keys (``Patient/x``) are shown as their id."""
+    if isinstance(value, str):
+        value = _KEY.sub("", value)
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -116,8 +123,8 @@ def render_report(con, *, dropout_weeks: int = 4, names: bool = False,
     clinicians = sorted({r[0] for r in t.rows})
     cols = sorted({r[1] for r in t.rows})
     parts.append(_section("Adherence self-ratings by clinician and month", charts.heatmap(
-        "Mean adherence self-rating by clinician (rows) and month", clinicians, cols,
-        {(r[0], r[1]): r[2] for r in t.rows}, 1, 7), t, limit=300))
+        "Mean adherence self-rating by clinician (rows) and month", [_KEY.sub("", c) for c in clinicians], cols,
+        {(_KEY.sub("", r[0]), r[1]): r[2] for r in t.rows}, 1, 7), t, limit=300))
 
     t = metrics.formulation(con)
     days = [r[1] for r in t.rows if r[1] is not None]

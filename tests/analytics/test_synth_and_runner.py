@@ -65,7 +65,7 @@ def test_routing_by_code_gives_the_rows_full_evaluation_gives(cohort_dir):
             continue
         compiled = compile_view(view)
         ids = {row["observation_id"] for o in observations for row in compiled.rows(o)}
-        subset = ", ".join(f"'{o['id']}'" for o in observations)
+        subset = ", ".join(f"'Observation/{o['id']}'" for o in observations)
         got = {r[0] for r in con.execute(f"SELECT observation_id FROM {compiled.name} "
                                          f"WHERE observation_id IN ({subset})").fetchall()}
         assert got == ids, view["name"]
@@ -93,4 +93,4 @@ def test_the_example_patient_through_the_views(tmp_path):
     assert result.rows["mbt_patients"] == 1 and result.rows["mbt_rfq8_scores"] == 6
     assert result.rows["mbt_sessions"] == 52
     assert json.dumps(con.execute("SELECT DISTINCT patient_id FROM mbt_sessions").fetchall()) == \
-        '[["mbt-example-peter"]]'
+        '[["Patient/mbt-example-peter"]]'

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from fhir_mbt.analytics import UnsupportedConstruct, ViewDefinitionInvalid, compile_view, shipped_views
-from fhir_mbt.analytics.fhirpath import compile_path, reference_key
+from fhir_mbt.analytics.fhirpath import compile_path, reference_key, resource_key
 from fhir_mbt.content.index import shipped
 from fhir_mbt.content.validation import validate_index
 from fhir_mbt.content.view_shape import view_definition_problems
@@ -67,10 +67,12 @@ def test_a_view_without_select_is_invalid():
 
 
 def test_reference_keys():
-    assert reference_key({"reference": "Patient/p1"}) == "p1"
+    assert reference_key({"reference": "Patient/p1"}) == "Patient/p1"
     assert reference_key({"reference": "Patient/p1"}, "Observation") is None
-    assert reference_key({"reference": "http://x/fhir/Patient/p1/_history/2"}, "Patient") == "p1"
+    assert reference_key({"reference": "http://x/fhir/Patient/p1/_history/2"}, "Patient") == "Patient/p1"
+    assert reference_key({"reference": "urn:uuid:0f1e"}) is None
     assert reference_key({"display": "no reference"}) is None
+    assert resource_key({"resourceType": "Patient", "id": "p1"}) == "Patient/p1"
 
 
 def test_code_filtered_views_route_by_code():

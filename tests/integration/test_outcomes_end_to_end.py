@@ -28,9 +28,9 @@ def test_export_views_and_report_from_hapi(hapi_base_url, tmp_path):
 
     con, views = run_views(tmp_path / "export", shipped_views(), out_dir=tmp_path / "tables", workers=1)
     synth = {r[0] for r in con.execute("SELECT DISTINCT patient_id FROM mbt_sessions "
-                                       "WHERE patient_id LIKE 'synth-%'").fetchall()}
-    assert synth == {f"synth-p{n:05d}" for n in range(COHORT.patients)}
-    sessions = con.execute("SELECT count(*) FROM mbt_sessions WHERE patient_id LIKE 'synth-%'").fetchone()[0]
+                                       "WHERE patient_id LIKE 'Patient/synth-%'").fetchall()}
+    assert synth == {f"Patient/synth-p{n:05d}" for n in range(COHORT.patients)}
+    sessions = con.execute("SELECT count(*) FROM mbt_sessions WHERE patient_id LIKE 'Patient/synth-%'").fetchone()[0]
     assert sessions > 0
     assert (tmp_path / "tables" / "mbt_sessions.parquet").exists()
 
