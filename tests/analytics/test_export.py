@@ -198,3 +198,32 @@ def test_cli_reports_a_server_without_export(tmp_path, capsys):
     _kick_off(status=404)
     assert main(["export", "--server", BASE, "--out", str(tmp_path)]) == 1
     assert "does not offer $export" in capsys.readouterr().err
+
+
+@responses.activate
+def test_cli_export_with_backend_services_discovers_the_token_endpoint(tmp_path, capsys):
+    _, pem = _key_pem()
+    key_file = tmp_path / "client.pem"
+    key_file.write_bytes(pem)
+    responses.add(responses.GET, f"{BASE}/.well-known/smart-configuration",
+                  json={"token_endpoint": "https://auth.example.org/token"})
+    responses.add(responses.POST, "https://auth.example.org/token", json={"access_token": "tok-2", "expires_in": 60})
+    _kick_off()
+    responses.add(responses.GET, STATUS, json=MANIFEST)
+    _files()
+    assert main(["export", "--server", BASE, "--out", str(tmp_path / "out"), "--client-id", "analytics",
+                 "--private-key", str(key_file), "--kid", "k1"]) == 0
+    kick = next(c.request for c in responses.calls if "$export" in c.request.url)
+    assert kick.headers["Authorization"] == "Bearer tok-2"
+
+
+@responses.activate
+def test_a_refused_token_is_a_clear_error(tmp_path, capsys):
+    _, pem = _key_pem()
+    key_file = tmp_path / "client.pem"
+    key_file.write_bytes(pem)
+    responses.add(responses.POST, "https://auth.example.org/token", status=401,
+                  json={"error": "invalid_client", "error_description": "unknown key"})
+    assert main(["export", "--server", BASE, "--out", str(tmp_path / "out"), "--client-id", "analytics",
+                 "--private-key", str(key_file), "--kid", "k1", "--token-url", "https://auth.example.org/token"]) == 1
+    assert "unknown key" in capsys.readouterr().err
