@@ -14,6 +14,7 @@ workers) and the total.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -29,6 +30,13 @@ from fhir_mbt.analytics.duckdb_runner import run_views  # noqa: E402
 from fhir_mbt.analytics.ndjson import ndjson_files  # noqa: E402
 from fhir_mbt.analytics.report import build_report  # noqa: E402
 from fhir_mbt.analytics.synth import Cohort, write_cohort  # noqa: E402
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished workers."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _peak_mb() -> tuple[float, float]:
@@ -65,7 +73,7 @@ def main(argv=None) -> int:
         lines = sum(1 for files in ndjson_files(data).values() for p in files for _ in p.open("rb"))
         print(f"ndjson     {lines:,} resources, {size / 1e6:,.0f} MB")
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         con, result = run_views(data, shipped_views(), out_dir=Path(tmp or data.parent) / "tables",
                                 workers=args.workers)
         views_s = time.perf_counter() - started
@@ -76,11 +84,15 @@ def main(argv=None) -> int:
         path, _ = build_report(con, Path(tmp or data.parent) / "report.html")
         report_s = time.perf_counter() - report_at
         total = views_s + report_s
+        cpu = _cpu_seconds() - cpu_started
         own, children = _peak_mb()
+        load = os.getloadavg()[0]
         print(f"report     {report_s:.1f} s ({path.stat().st_size / 1e3:,.0f} kB)")
         print(f"peak RSS   {own:,.0f} MB this process, {children:,.0f} MB largest worker")
         print(f"total      NDJSON -> report: {total:.1f} s with DuckDB "
-              f"({'under' if total < 60 else 'OVER'} the 60 s target)")
+              f"({'under' if total < 60 else 'OVER'} the 60 s target); {cpu:.1f} CPU-seconds "
+              f"({cpu / args.workers:.1f} s per core over {args.workers} workers); load average {load:.1f} "
+              f"on {os.cpu_count()} cores while it ran")
 
         if args.pathling:
             from fhir_mbt.analytics.pathling_runner import run_views_pathling

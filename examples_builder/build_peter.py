@@ -466,8 +466,7 @@ class Peter:
         a["crisis.review-date"] = START + timedelta(weeks=13)
         a["crisis-plan.reason"] = ("Thoughts of suicide returned after a letter from the medical school; walking "
                                    "alone helped less than walking while on the phone to someone.")
-        a["crisis-plan.previous"] = {"reference": self.full_url("QuestionnaireResponse", formulation["id"]),
-                                     "display": "MBT formulation, first version"}
+        a["crisis-plan.previous"] = {"reference": self.full_url("QuestionnaireResponse", formulation["id"])}
         a["crisis-plan.agreed"] = True
         a["crisis-plan.copy-given"] = True
         day = START + timedelta(weeks=4)

@@ -22,6 +22,10 @@ SESSION = terminology.SESSION_RECORD
 CHECKIN = terminology.WEEKLY_CHECKIN
 RFQ8 = terminology.RFQ8
 PROFILE = terminology.MENTALIZING_PROFILE
+CRISIS_PLAN = terminology.CRISIS_PLAN
+REVIEW = terminology.PERIODIC_REVIEW
+#: The parts of a crisis plan, by the linkId suffix shared by the formulation and the crisis plan revision.
+CRISIS_PARTS = ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts", "review-date")
 
 FINAL = ("completed", "amended")
 
@@ -138,6 +142,10 @@ class PatientView:
     patient: dict | None
     formulation: Entry | None = None
     crisis_plan: dict[str, str] = field(default_factory=dict)
+    #: Where the plan shown comes from: the newest formulation or crisis plan revision that has one.
+    crisis_plan_source: Entry | None = None
+    crisis_plan_overdue: bool = False
+    reviews: list[Entry] = field(default_factory=list)
     goals: list[dict[str, str]] = field(default_factory=list)
     risk: dict | None = None
     sessions: list[Entry] = field(default_factory=list)
@@ -161,6 +169,29 @@ def _entry(response: Mapping, date_link: str | None = None) -> Entry:
 RISK_WINDOW_DAYS = 14
 
 
+def _positive(value: Any) -> bool:
+    """A risk answer that says yes: the coded answer (yes / no / not assessed) or an older yes/no record."""
+    if value is True:
+        return True
+    return isinstance(value, Mapping) and value.get("code") == "risk-yes"
+
+
+#: Session risk questions, with how a positive answer reads on the dashboard.
+SESSION_RISK_QUESTIONS = (
+    ("risk.self-harm", "self-harm"),
+    ("risk.suicidal-thoughts", "suicidal thoughts"),
+    ("risk.suicide-attempt", "a suicide attempt"),
+    ("risk.harm-to-others", "harm or threats to others"),
+    ("risk.emergency-attendance", "emergency or hospital attendance"),
+)
+CHECKIN_RISK_QUESTIONS = (
+    ("checkin.risk.self-harm-thoughts", "thoughts of self-harm"),
+    ("checkin.risk.suicide-thoughts", "thoughts of suicide"),
+    ("checkin.risk.plan", "a plan to end their life"),
+    ("checkin.risk.acted", "self-harm"),
+)
+
+
 def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
     """(date, reason, level) for every record that answered the risk questions positively.
 
@@ -177,26 +208,24 @@ def _risk_findings(view: PatientView) -> list[tuple[str, str, str]]:
             found.append((e.date, f"risk concern after the missed session of {e.date}",
                           _display(_first(e.answers, "session.missed.risk-level"))))
         level = _display(_first(e.answers, "risk.level"))
-        if _first(e.answers, "risk.self-harm") is True:
-            found.append((e.date, f"self-harm reported in the session of {e.date}", level))
-        if _first(e.answers, "risk.suicidal-thoughts") is True:
-            found.append((e.date, f"suicidal thoughts reported in the session of {e.date}", level))
+        for link_id, what in SESSION_RISK_QUESTIONS:
+            if _positive(_first(e.answers, link_id)):
+                found.append((e.date, f"{what} reported in the session of {e.date}", level))
         found.append((e.date, "", ""))
     for e in view.checkins:
         if not any(k in e.answers for k in CHECKIN_RISK):
             continue
-        if _first(e.answers, "checkin.risk.thoughts") is True:
-            found.append((e.date, f"thoughts of self-harm or suicide in the check-in of {e.date}", ""))
-        if _first(e.answers, "checkin.risk.acted") is True:
-            found.append((e.date, f"self-harm reported in the check-in of {e.date}", ""))
+        for link_id, what in CHECKIN_RISK_QUESTIONS:
+            if _first(e.answers, link_id) is True:
+                found.append((e.date, f"{what} reported in the check-in of {e.date}", ""))
         if _first(e.answers, "checkin.risk.safe-now") is False:
             found.append((e.date, f"does not feel safe (check-in of {e.date})", ""))
         found.append((e.date, "", ""))
     return found
 
 
-CHECKIN_RISK = ("checkin.risk.thoughts", "checkin.risk.acted", "checkin.risk.safe-now")
-SESSION_RISK = ("risk.self-harm", "risk.suicidal-thoughts", "session.missed.risk-concern")
+CHECKIN_RISK = (*(link for link, _ in CHECKIN_RISK_QUESTIONS), "checkin.risk.safe-now")
+SESSION_RISK = (*(link for link, _ in SESSION_RISK_QUESTIONS), "session.missed.risk-concern")
 
 
 def _risk(view: PatientView) -> dict | None:
@@ -231,10 +260,25 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex) -> PatientView:
+def _crisis_plan(view: PatientView, plans: list[Entry], today: str) -> None:
+    """The newest crisis plan, from a formulation or a crisis plan revision, whichever is newer."""
+    having = [e for e in plans if any(f"crisis.{k}" in e.answers for k in CRISIS_PARTS)]
+    if not having:
+        return
+    newest = max(having, key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    view.crisis_plan_source = newest
+    view.crisis_plan = {key: _display(_first(newest.answers, f"crisis.{key}", "")) for key in CRISIS_PARTS}
+    review = view.crisis_plan.get("review-date", "")
+    view.crisis_plan_overdue = bool(review) and review[:10] < today
+
+
+def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: ContentIndex,
+               today: str | None = None) -> PatientView:
+    today = today or _dt.date.today().isoformat()
     view = PatientView(patient=patient_summary(patient))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
-    formulations = []
+    formulations: list[Entry] = []
+    plans: list[Entry] = []
     for response in responses:
         qid = questionnaire_id(response)
         status = response.get("status")
@@ -253,20 +297,21 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.profiles.append(_entry(response))
         elif qid == FORMULATION:
             formulations.append(_entry(response))
-    for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations):
+        elif qid == CRISIS_PLAN:
+            plans.append(_entry(response))
+        elif qid == REVIEW:
+            view.reviews.append(_entry(response, "review.date"))
+    for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations, plans, view.reviews):
         entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    _crisis_plan(view, formulations + plans, today)
     if formulations:
         view.formulation = formulations[-1]
-        answers = view.formulation.answers
-        view.crisis_plan = {
-            key: _display(_first(answers, f"crisis.{key}", ""))
-            for key in ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts")
-        }
         for goal in groups(view.formulation.response.get("item"), "goal"):
             values = flatten(goal)
             view.goals.append(
                 {
                     "domain": _display(_first(values, "goal.domain")),
+                    "code": str((_first(values, "goal.domain") or {}).get("code", "")),
                     "text": _display(_first(values, "goal.text")),
                     "indicator": _display(_first(values, "goal.indicator")),
                 }

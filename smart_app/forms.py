@@ -31,7 +31,7 @@ from fhir_mbt.errors import ContentNotFound
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.validate import validate_response
 from smart_app import ehr
-from smart_app.dashboard_data import questionnaire_id
+from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
 from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
@@ -203,6 +203,23 @@ def revise_formulation():
                    submission_id=_issue_submission(qid))
 
 
+@bp.get("/mbt-crisis-plan/revise")
+@launched
+def revise_crisis_plan():
+    """A crisis plan revision that starts from the newest plan (a formulation's or an earlier revision)."""
+    qid = terminology.CRISIS_PLAN
+    questionnaire = _questionnaire(qid)
+    patient, responses = read_patient_record(g.fhir, g.tokens.patient)
+    source = build_view(responses, patient, shipped()).crisis_plan_source
+    if source is None:
+        return redirect(url_for("forms.new", qid=terminology.FORMULATION))
+    fields = build_form(questionnaire, shipped(), source.response)
+    names = {f.link_id: f.name for f in walk_fields(fields)}
+    overlay_post(fields, {names["crisis-plan.previous"]: [f"QuestionnaireResponse/{source.id}"]})
+    return _render(questionnaire, fields, action=url_for("forms.new", qid=qid),
+                   submission_id=_issue_submission(qid))
+
+
 def _load(rid: str) -> dict:
     try:
         response = g.fhir.read("QuestionnaireResponse", rid)
@@ -223,7 +240,9 @@ def view(rid):
     response = _load(rid)
     questionnaire = _questionnaire(questionnaire_id(response))
     fields = build_form(questionnaire, shipped(), response)
+    # Scores hidden from patients (questionnaire-hidden) are still the clinician's to read here.
     return render_template("response.html", questionnaire=questionnaire, fields=fields, response=response,
+                           all_fields=list(walk_fields(fields)),
                            can_write=_can_write() and response.get("status") in EDITABLE,
                            ctx=g.tokens.context, patient=None)
 

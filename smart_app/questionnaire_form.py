@@ -30,6 +30,8 @@ __all__ = [
     "field_errors",
 ]
 
+#: A display item with this code gets the site's crisis line shown beside it.
+CRISIS_LINE_NOTICE = ("http://fhir-mbt.org/fhir/CodeSystem/mbt", "crisis-line-notice")
 
 VALUE_KEYS = {
     "boolean": "valueBoolean",
@@ -94,6 +96,7 @@ class Field:
     read_only: bool = False
     calculated: bool = False
     hidden: bool = False
+    crisis_line: bool = False
     options: list[Option] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     other_text: str = ""
@@ -188,6 +191,7 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         read_only=bool(item.get("readOnly")),
         calculated=ext.has(item, ext.CALCULATED_EXPRESSION),
         hidden=ext.value_of(item, ext.HIDDEN) is True,
+        crisis_line=any((c.get("system"), c.get("code")) == CRISIS_LINE_NOTICE for c in item.get("code", ())),
         enable_when=_enable_when(item),
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),
@@ -382,6 +386,7 @@ def overlay_post(fields: list[Field], form: Mapping[str, list[str]], errors: Map
     shown again after a problem keeps exactly what the person typed."""
     for f in fields:
         if f.type == "group":
+            f.error = errors.get(f.name, f.error)
             for instance in f.instances:
                 overlay_post(instance, form, errors)
             continue
@@ -406,8 +411,11 @@ def field_errors(outcome: Mapping, fields: list[Field], posted: Mapping[str, lis
     Returns (field name → message, messages that belong to no question).
     """
     by_link: dict[str, list[str]] = {}
+    groups = set()
     for f in walk_fields(fields):
         by_link.setdefault(f.link_id, []).append(f.name)
+        if f.type == "group":
+            groups.add(f.link_id)
     errors: dict[str, str] = {}
     general: list[str] = []
     for issue in outcome.get("issue", []):
@@ -416,7 +424,8 @@ def field_errors(outcome: Mapping, fields: list[Field], posted: Mapping[str, lis
         message = issue.get("diagnostics", "invalid answer")
         candidates = by_link.get(issue_link_id(issue) or "", [])
         if candidates and issue.get("code") == "required":
-            message = "This question needs an answer."
+            link_id = issue_link_id(issue)
+            message = "This section needs answers." if link_id in groups else "This question needs an answer."
         if candidates:
             target = next((n for n in candidates if n in posted), candidates[0])
             errors.setdefault(target, message)

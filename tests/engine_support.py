@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from urllib.parse import unquote
 
+import hypothesis
 from hypothesis import strategies as st
 
 from fhir_mbt.content import ContentIndex, LoadedResource
@@ -307,6 +309,42 @@ def _enabled(item: dict, answers: dict[str, list]) -> bool:
     return any(results) if item.get("enableBehavior") == "any" else all(results)
 
 
+CONSTRAINT = "http://hl7.org/fhir/StructureDefinition/questionnaire-constraint"
+
+
+@functools.lru_cache(maxsize=64)
+def _fhirpathpy(expression: str):
+    from fhirpathpy import compile as fhirpath_compile
+    from fhirpathpy.models import models
+
+    return fhirpath_compile(expression, models["r4"])
+
+
+def _constraints_hold(questionnaire: dict, items: list[dict]) -> bool:
+    """The questionnaire-constraints (error severity), evaluated by fhirpathpy itself, not the engine.
+
+    Only expressions that name their targets through ``%resource`` are supported here, which is how the
+    shipped content writes them; a generated response that breaks one is simply not generated.
+    """
+    resource = {"resourceType": "QuestionnaireResponse", "item": items}
+
+    def walk(elements):
+        for element in elements:
+            yield element
+            yield from walk(element.get("item", ()))
+
+    for element in walk([questionnaire]):
+        for ext in element.get("extension", ()):
+            if ext.get("url") != CONSTRAINT:
+                continue
+            parts = {e["url"]: next(v for k, v in e.items() if k.startswith("value")) for e in ext["extension"]}
+            if parts.get("severity", "error") != "error":
+                continue
+            if _fhirpathpy(parts["expression"])(resource, {"resource": resource}) == [False]:
+                return False
+    return True
+
+
 @st.composite
 def answers_for(draw, questionnaire: dict, index: ContentIndex, status: str = "completed"):
     """A valid response to ``questionnaire``: required items answered, disabled ones absent."""
@@ -345,6 +383,12 @@ def answers_for(draw, questionnaire: dict, index: ContentIndex, status: str = "c
         return out
 
     items = build(questionnaire.get("item", []))
+    for _ in range(50):  # redraw rather than reject: most draws satisfy the constraints
+        if _constraints_hold(questionnaire, items):
+            break
+        answers.clear()
+        items = build(questionnaire.get("item", []))
+    hypothesis.assume(_constraints_hold(questionnaire, items))
     canonical = questionnaire["url"] + (f"|{questionnaire['version']}" if questionnaire.get("version") else "")
     resp = {
         "resourceType": "QuestionnaireResponse",

@@ -319,7 +319,7 @@ def test_generated_demo_responses_extract_faithfully(resp):
 
 
 @pytest.mark.parametrize("qid", ["mbt-formulation", "mbt-mentalizing-profile", "rfq-8", "mbt-weekly-checkin",
-                                 "mbt-session-record"])
+                                 "mbt-session-record", "mbt-crisis-plan", "mbt-periodic-review"])
 def test_generated_shipped_responses_extract_faithfully(qid):
     index = shipped()
     q = index.by_id("Questionnaire", qid)

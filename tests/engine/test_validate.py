@@ -75,7 +75,7 @@ def test_generated_answers_to_the_demo_form_are_valid(resp):
 
 
 @pytest.mark.parametrize("qid", ["mbt-formulation", "mbt-mentalizing-profile", "rfq-8", "mbt-weekly-checkin",
-                                 "mbt-session-record"])
+                                 "mbt-session-record", "mbt-crisis-plan", "mbt-periodic-review"])
 def test_generated_answers_to_shipped_questionnaires_are_valid(qid):
     index = shipped()
     q = index.by_id("Questionnaire", qid)
@@ -91,7 +91,7 @@ def test_generated_answers_to_shipped_questionnaires_are_valid(qid):
 def test_every_shipped_questionnaire_is_covered():
     shipped_ids = {q["id"] for q in shipped().resources("Questionnaire")}
     assert shipped_ids <= {"mbt-formulation", "mbt-mentalizing-profile", "rfq-8", "mbt-weekly-checkin",
-                           "mbt-session-record"}
+                           "mbt-session-record", "mbt-crisis-plan", "mbt-periodic-review"}
 
 
 def test_example_responses_are_valid():

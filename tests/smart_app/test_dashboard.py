@@ -7,6 +7,7 @@ import json
 from app_helpers import launch, long_history
 
 PATIENT = "mbt-example-peter"
+YES = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-yes", "display": "Yes"}}]
 
 
 def set_answer(response: dict, link_id: str, answer: list) -> bool:
@@ -49,7 +50,7 @@ def test_long_history_costs_at_most_two_round_trips(client, ehr, example_data):
 
 def test_risk_alert_with_crisis_plan_beside_it(client, ehr, example_data):
     latest = latest_session(ehr)
-    assert set_answer(latest, "risk.suicidal-thoughts", [{"valueBoolean": True}])
+    assert set_answer(latest, "risk.suicidal-thoughts", YES)
     ehr.put(latest)
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
@@ -70,7 +71,7 @@ def test_no_risk_alert_when_latest_records_are_clear(launched, ehr):
 
 def test_missed_session_does_not_hide_earlier_risk(client, ehr, example_data):
     latest = latest_session(ehr)
-    assert set_answer(latest, "risk.self-harm", [{"valueBoolean": True}])
+    assert set_answer(latest, "risk.self-harm", YES)
     ehr.put(latest)
     missed = json.loads(json.dumps(latest))
     missed["id"] = "missed-after"
@@ -92,7 +93,7 @@ def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example
     checkins = sorted((r for r in ehr.of_type("QuestionnaireResponse") if "checkin" in r["questionnaire"]),
                       key=lambda r: r["authored"])
     newest, older = checkins[-1], checkins[-2]
-    assert set_answer(newest, "checkin.risk.thoughts", [{"valueBoolean": True}])
+    assert set_answer(newest, "checkin.risk.self-harm-thoughts", [{"valueBoolean": True}])
     ehr.put(newest)
     launch(client, ehr)
     edit = f"/forms/r/{older['id']}/edit"

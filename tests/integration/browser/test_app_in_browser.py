@@ -48,6 +48,12 @@ def move_slider(page, link_id: str, steps: int) -> None:
         slider.press(key)
 
 
+def answer_the_rest_of_the_risk_check(page) -> None:
+    """The risk questions a session record asks besides self-harm and suicidal thoughts."""
+    for link_id in ("risk.suicide-attempt", "risk.harm-to-others", "risk.emergency-attendance"):
+        choose(page, link_id, "No")
+
+
 def open_session_form(page, stack) -> str:
     """From any app page, follow "Record a session"; return the form's submission id."""
     page.get_by_role("link", name="Record a session").click()
@@ -252,7 +258,10 @@ def test_record_a_session(launched: Page, stack, shot):
     # The answers.
     question(page, "session.date").locator("input").fill(date)
     choose(page, "session.format", "Individual")
+    choose(page, "session.level-of-care", "Outpatient")
     choose(page, "session.modality", "In person")
+    choose(page, "risk.self-harm", "No")
+    answer_the_rest_of_the_risk_check(page)
     choose(page, "session.phase", "Middle phase")
     peak = question(page, "arousal.peak")
     expect(peak.locator("output")).to_have_text("not rated")
@@ -265,6 +274,7 @@ def test_record_a_session(launched: Page, stack, shot):
     choose(page, "mentalizing.modes", "Pretend mode")
     choose(page, "interventions.used", "Empathic validation")
     choose(page, "interventions.used", "Clarification")
+    choose(page, "interventions.stage", "What")
     move_slider(page, "adherence.stance", 4)  # 1 -> 5
     expect(question(page, "adherence.stance").locator("output")).to_have_text("5")
     question(page, "next.focus").locator("textarea").fill("The exam plan.")
@@ -292,7 +302,7 @@ def test_record_a_session(launched: Page, stack, shot):
     assert got["arousal.peak"] == [{"valueInteger": 6}]
     assert got["alliance.rupture"] == [{"valueBoolean": True}]
     assert got["alliance.repair"][0]["valueCoding"]["code"] == "partially-repaired"
-    assert got["risk.self-harm"] == [{"valueBoolean": False}]
+    assert got["risk.self-harm"][0]["valueCoding"]["code"] == "risk-no"
     assert "risk.level" not in got  # the hidden follow-up was not sent
     assert "session.missed.contact-attempted" not in got
     assert got["mentalizing.level-score"] == [{"valueInteger": 3}]  # calculated when saved
@@ -318,15 +328,19 @@ def test_validation_error_is_shown_beside_the_question_and_answers_are_kept(laun
     before = session_row(page, date).count()  # 0 on a fresh server
     submission_id = open_session_form(page, stack)
     choose(page, "session.format", "Group")
-    choose(page, "session.modality", "Virtual")
+    choose(page, "session.level-of-care", "Outpatient")
+    choose(page, "session.modality", "Video")
     choose(page, "session.attendance", "Attended")
     choose(page, "risk.self-harm", "No")
     choose(page, "risk.suicidal-thoughts", "No")
+    answer_the_rest_of_the_risk_check(page)
     move_slider(page, "arousal.peak", 3)
     expect(question(page, "arousal.peak").locator("output")).to_have_text("3")
     choose(page, "arousal.collapse", "No")
     choose(page, "mentalizing.level", "Good")
     choose(page, "mentalizing.modes", "Teleological mode")
+    choose(page, "interventions.used", "Clarification")
+    choose(page, "interventions.stage", "What")
     choose(page, "alliance.rupture", "No")
     note = "Typed before the date was forgotten: keep me."
     question(page, "session.note").locator("textarea").fill(note)
@@ -350,7 +364,7 @@ def test_validation_error_is_shown_beside_the_question_and_answers_are_kept(laun
 
     # Everything else is still there.
     expect(question(page, "session.format").get_by_label("Group", exact=True)).to_be_checked()
-    expect(question(page, "session.modality").get_by_label("Virtual", exact=True)).to_be_checked()
+    expect(question(page, "session.modality").get_by_label("Video", exact=True)).to_be_checked()
     expect(question(page, "session.attendance").get_by_label("Attended", exact=True)).to_be_checked()
     expect(question(page, "session.details")).to_be_visible()
     expect(question(page, "risk.self-harm").get_by_label("No", exact=True)).to_be_checked()
