@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator
 
+from fhir_mbt.analytics.ndjson import write_ndjson_part
+from fhir_mbt.content.extensions import CALCULATED_EXPRESSION, has
 from fhir_mbt.content.index import ContentIndex, shipped
 from fhir_mbt.engine import process_response
 from fhir_mbt.engine.compiled import compile_questionnaire
@@ -104,7 +106,6 @@ def _risk_yes(response: dict) -> bool:
 
 
 def _is_calculated(defn) -> bool:
-    from fhir_mbt.content.extensions import CALCULATED_EXPRESSION, has
     return has(defn.item, CALCULATED_EXPRESSION)
 
 
@@ -349,10 +350,9 @@ def synthesize(cohort: Cohort, index: ContentIndex | None = None) -> Iterator[di
 
 def _write_part(cohort: Cohort, folder: str, part: int, parts: int) -> dict[str, int]:
     """Worker: write the patients ``n`` with ``n % parts == part`` to ``<Type>.<part>.ndjson``."""
-    from fhir_mbt.analytics.ndjson import write_ndjson_part
-
     index = shipped()
     templates = _Templates(index)
+
     def resources():
         if part == 0:
             yield from _clinicians(cohort)
