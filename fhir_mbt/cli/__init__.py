@@ -16,7 +16,7 @@ from fhir_mbt.errors import FhirMbtError
 __all__ = ["main", "build_parser"]
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ["validate", "package", "upload", "score", "extract"]
+COMMANDS = ["validate", "package", "upload", "score", "extract", "synth", "export", "views", "outcomes"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,9 +13,11 @@ from typing import Any
 
 from fhir_mbt.client import FhirClient
 from fhir_mbt.content.index import ContentIndex
+from fhir_mbt.content.view_shape import LOGICAL_TYPES
 from fhir_mbt.errors import FhirMbtError
 
-__all__ = ["UploadReport", "UploadError", "upload_definitions", "upload_examples", "same_content"]
+__all__ = ["UploadReport", "UploadError", "upload_definitions", "upload_examples", "same_content",
+           "resolved_in_bundle"]
 
 #: Elements a server sets or may add on its own; they do not make a resource different.
 SERVER_ELEMENTS = ("meta", "text")
@@ -78,9 +80,23 @@ def _put_transaction(entries: list[dict]) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
+def for_server(resource: dict) -> dict:
+    """The resource as an R4 server can hold it: a guide without its logical-model (ViewDefinition) entries."""
+    if resource.get("resourceType") != "ImplementationGuide":
+        return resource
+    definition = resource.get("definition") or {}
+    kept = [e for e in definition.get("resource", [])
+            if str(e.get("reference", {}).get("reference", "")).split("/")[0] not in LOGICAL_TYPES]
+    return {**resource, "definition": {**definition, "resource": kept}}
+
+
 def upload_definitions(client: FhirClient, index: ContentIndex) -> UploadReport:
-    """PUT every changed definition (by its id) in one transaction."""
-    resources = index.resources()
+    """PUT every changed definition (by its id) in one transaction.
+
+    Logical-model resources (SQL-on-FHIR ViewDefinitions) stay behind: an R4
+    server has no such type; they are for the analytics runner and the package.
+    """
+    resources = [for_server(r) for r in index.resources() if r.get("resourceType") not in LOGICAL_TYPES]
     keys = [f"{r['resourceType']}/{r['id']}" for r in resources]
     current = _current(client, keys)
     report = UploadReport()
@@ -135,3 +151,7 @@ def _resolved(resource: dict, entries: list[dict]) -> dict:
         return value
 
     return fix(resource)
+
+
+#: Public name: a Bundle entry's resource with its ``urn:uuid`` references resolved (as a server stores it).
+resolved_in_bundle = _resolved

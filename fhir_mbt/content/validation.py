@@ -9,6 +9,9 @@ The rules:
 
 - ``json-schema``    the resource conforms to the FHIR R4 JSON schema
 - ``r4-model``       the resource parses with the fhir.resources R4B models
+- ``view-shape``     instead of the two above, for the logical-model types
+                     R4 does not know (SQL-on-FHIR v2 ViewDefinition): the
+                     specification's ViewDefinition shape
 - ``file-name``      the file is named ``Type-id.json`` and matches the resource
 - ``canonical``      ``url`` is ``{base}/{Type}/{id}`` for the manifest's base
 - ``metadata``       version (the package's), status, publisher, date,
@@ -37,6 +40,7 @@ from typing import Callable, Iterable, Iterator
 
 from fhir_mbt.content import extensions as ext
 from fhir_mbt.content.index import ContentIndex, LoadedResource, Manifest, split_canonical
+from fhir_mbt.content.view_shape import LOGICAL_TYPES, view_definition_problems
 from fhir_mbt.errors import ContentInvalid
 
 __all__ = ["Problem", "RULES", "validate_index", "check_index", "validate_resource_structure"]
@@ -59,6 +63,7 @@ CANONICAL_TYPES = frozenset(
         "Library",
         "PlanDefinition",
         "ActivityDefinition",
+        "ViewDefinition",
     }
 )
 METADATA_FIELDS = ("version", "status", "publisher", "date", "description", "copyright")
@@ -186,6 +191,10 @@ def _model_problems(resource: dict) -> list[tuple[str, str, str]]:
 
 
 def rule_structure(index: ContentIndex, item: LoadedResource) -> Iterator[Problem]:
+    if item.resource_type in LOGICAL_TYPES:  # not R4: its own shape, not the R4 schema and models
+        for location, message in view_definition_problems(item.resource):
+            yield _problem(item, location, message, "view-shape")
+        return
     for rule, location, message in validate_resource_structure(item.resource):
         yield _problem(item, location, message, rule)
 

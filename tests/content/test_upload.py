@@ -121,3 +121,28 @@ def test_example_bundle_sent_whole_once(tmp_path):
     present["Observation/o1"]["subject"] = {"reference": "Patient/p1"}
     assert upload_examples(client, index).unchanged == ["Bundle/demo"]
     assert len(sent) == 1
+
+
+def test_view_definitions_stay_off_the_server():
+    """An R4 server has no ViewDefinition type: upload leaves the views, and the guide's entries for them, behind."""
+    from fhir_mbt.content import shipped
+    from fhir_mbt.content.upload import for_server
+
+    guide = next(r for r in shipped().resources("ImplementationGuide"))
+    assert any(e["reference"]["reference"].startswith("ViewDefinition/") for e in guide["definition"]["resource"])
+    kept = for_server(guide)["definition"]["resource"]
+    assert kept and not any(e["reference"]["reference"].startswith("ViewDefinition/") for e in kept)
+    base = "http://fhir.example.org/r4"
+
+    def answer(request):
+        bundle = json.loads(request.body)
+        entries = [{"response": {"status": "404" if bundle["type"] == "batch" else "200"}} for _ in bundle["entry"]]
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": f"{bundle['type']}-response", "entry": entries})
+
+    with responses.RequestsMock() as mock:
+        mock.add_callback(responses.POST, base, callback=answer, content_type="application/fhir+json")
+        report = upload_definitions(FhirClient(base), shipped())
+        for call in mock.calls:
+            entries = json.loads(call.request.body)["entry"]
+            assert not [e for e in entries if e["request"]["url"].startswith("ViewDefinition/")]
+    assert report.written and not [k for k in report.written if k.startswith("ViewDefinition/")]

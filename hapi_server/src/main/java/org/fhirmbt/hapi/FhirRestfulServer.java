@@ -1,5 +1,7 @@
 package org.fhirmbt.hapi;
 
+import ca.uhn.fhir.batch2.jobs.export.BulkDataExportProvider;
+import ca.uhn.fhir.batch2.maintenance.JobMaintenanceServiceImpl;
 import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.interceptor.api.IInterceptorService;
@@ -8,6 +10,7 @@ import ca.uhn.fhir.jpa.api.dao.IFhirSystemDao;
 import ca.uhn.fhir.jpa.provider.JpaCapabilityStatementProvider;
 import ca.uhn.fhir.jpa.provider.JpaSystemProvider;
 import ca.uhn.fhir.jpa.provider.ValueSetOperationProvider;
+import ca.uhn.fhir.jpa.model.sched.ISchedulerService;
 import ca.uhn.fhir.jpa.search.DatabaseBackedPagingProvider;
 import ca.uhn.fhir.rest.api.EncodingEnum;
 import ca.uhn.fhir.rest.server.ETagSupportEnum;
@@ -37,6 +40,17 @@ public class FhirRestfulServer extends RestfulServer {
 				.createProviders());
 		registerProvider(myAppCtx.getBean("mySystemProviderR4", JpaSystemProvider.class));
 		registerProvider(myAppCtx.getBean(ValueSetOperationProvider.class));
+
+		// FHIR Bulk Data $export (system, Patient, Group) for the outcomes report; files are kept as Binary.
+		// An export's steps advance on the batch maintenance pass: every 2 s here instead of every minute,
+		// and at once when a step finishes (fast tracking), so a small export is ready in seconds.
+		registerProvider(myAppCtx.getBean(BulkDataExportProvider.class));
+		JpaStorageSettings storage = myAppCtx.getBean(JpaStorageSettings.class);
+		storage.setEnableTaskBulkExportJobExecution(true);
+		storage.setJobFastTrackingEnabled(true);
+		JobMaintenanceServiceImpl maintenance = myAppCtx.getBean(JobMaintenanceServiceImpl.class);
+		maintenance.setScheduledJobFrequencyMillis(2000);
+		maintenance.scheduleJobs(myAppCtx.getBean(ISchedulerService.class));
 
 		IFhirSystemDao<?, ?> systemDao = myAppCtx.getBean("mySystemDaoR4", IFhirSystemDao.class);
 		JpaCapabilityStatementProvider capabilityStatement = new JpaCapabilityStatementProvider(
