@@ -87,6 +87,10 @@ def groups(items: Iterable[Mapping] | None, link_id: str) -> list[list[Mapping]]
     return found
 
 
+def _code(value: Any) -> str:
+    return str(value.get("code", "")) if isinstance(value, Mapping) else ""
+
+
 def _first(answers: Mapping[str, list], link_id: str, default=None):
     values = answers.get(link_id)
     return values[0] if values else default
@@ -102,18 +106,28 @@ def _display(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _dicts(value: Any) -> list[Mapping]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
 def patient_summary(patient: Mapping | None) -> dict | None:
-    if not patient:
+    """Name, birth date, gender and identifier, whatever shape the server gave them."""
+    if not isinstance(patient, Mapping):
         return None
-    names = patient.get("name") or [{}]
-    name = names[0]
-    text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-    ident = (patient.get("identifier") or [{}])[0].get("value", "")
+    name = (_dicts(patient.get("name")) or [{}])[0]
+    given = name.get("given")
+    given = [_text(g) for g in given] if isinstance(given, list) else [_text(given)]
+    text = _text(name.get("text")) or " ".join(p for p in [*given, _text(name.get("family"))] if p)
+    ident = _text((_dicts(patient.get("identifier")) or [{}])[0].get("value"))
     return {
         "id": patient.get("id"),
         "name": text or "(no name recorded)",
-        "birth_date": patient.get("birthDate", ""),
-        "gender": patient.get("gender", ""),
+        "birth_date": _text(patient.get("birthDate")),
+        "gender": _text(patient.get("gender")),
         "identifier": ident,
     }
 
@@ -157,6 +171,8 @@ class PatientView:
     modes_by_session: list[tuple[str, set[str]]] = field(default_factory=list)
     mode_labels: list[tuple[str, str]] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
+    #: Records on the server that could not be read and are left out of this view.
+    skipped: int = 0
 
 
 def _entry(response: Mapping, date_link: str | None = None) -> Entry:
@@ -283,7 +299,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                today: _dt.date | None = None) -> PatientView:
     """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window and plan reviews."""
     today = today or _dt.datetime.now(_dt.timezone.utc).date()
-    view = PatientView(patient=patient_summary(patient))
+    view = PatientView(patient=patient_summary(patient), skipped=getattr(responses, "skipped", 0))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations: list[Entry] = []
     plans: list[Entry] = []
@@ -319,7 +335,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.goals.append(
                 {
                     "domain": _display(_first(values, "goal.domain")),
-                    "code": str((_first(values, "goal.domain") or {}).get("code", "")),
+                    "code": _code(_first(values, "goal.domain")),
                     "text": _display(_first(values, "goal.text")),
                     "indicator": _display(_first(values, "goal.indicator")),
                 }

@@ -7,9 +7,45 @@ from typing import Any
 from fhir_mbt.client import FhirClient
 from fhir_mbt.errors import ContentError
 
-__all__ = ["read_patient_record", "check_response_shape", "MalformedRecord"]
+__all__ = ["read_patient_record", "check_response_shape", "MalformedRecord", "Responses"]
 
 PAGE_SIZE = 1000
+
+#: The JSON type each answer value must have; anything else makes the record malformed.
+_VALUE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "valueBoolean": bool,
+    "valueInteger": int,
+    "valueDecimal": (int, float),
+    "valueDate": str,
+    "valueDateTime": str,
+    "valueTime": str,
+    "valueString": str,
+    "valueUri": str,
+    "valueCoding": dict,
+    "valueQuantity": dict,
+    "valueReference": dict,
+    "valueAttachment": dict,
+}
+
+
+class Responses(list):
+    """The responses read, and how many records were skipped because they could not be read."""
+
+    skipped: int = 0
+
+
+def _answer_ok(answer: dict) -> bool:
+    for key, value in answer.items():
+        if key.startswith("value"):
+            wanted = _VALUE_TYPES.get(key)
+            if wanted is None or not isinstance(value, wanted):
+                return False
+            if key in ("valueInteger", "valueDecimal") and isinstance(value, bool):
+                return False
+            if key == "valueCoding" and not all(isinstance(value.get(k, ""), str)
+                                                for k in ("system", "code", "display")):
+                return False
+    return True
 
 
 class MalformedRecord(ContentError):
@@ -28,7 +64,7 @@ def _items_ok(items: Any, depth: int = 0) -> bool:
         if not isinstance(answers, list):
             return False
         for answer in answers:
-            if not isinstance(answer, dict):
+            if not isinstance(answer, dict) or not _answer_ok(answer):
                 return False
             if "item" in answer and not _items_ok(answer["item"], depth + 1):
                 return False
@@ -61,15 +97,18 @@ def _check(resource: Any) -> dict:
     return resource
 
 
-def read_patient_record(fhir: FhirClient, patient_id: str) -> tuple[dict | None, list[dict]]:
+def read_patient_record(fhir: FhirClient, patient_id: str) -> tuple[dict | None, Responses]:
     """The Patient and all their QuestionnaireResponses, newest first.
 
     One search returns the responses with the Patient included; only a
     patient with no response at all costs a second request (to read the
     Patient). Pages beyond the first are followed (bounded by the client).
+    A response that does not have the shape the app relies on is left out and
+    counted (``responses.skipped``): one bad record must not hide the others,
+    least of all a risk alert.
     """
     patient = None
-    responses: list[dict] = []
+    responses = Responses()
     params = {
         "subject": f"Patient/{patient_id}",
         "_include": "QuestionnaireResponse:subject",
@@ -77,7 +116,11 @@ def read_patient_record(fhir: FhirClient, patient_id: str) -> tuple[dict | None,
         "_count": str(PAGE_SIZE),
     }
     for resource in fhir.search("QuestionnaireResponse", params):
-        resource = _check(resource)
+        try:
+            resource = _check(resource)
+        except MalformedRecord:
+            responses.skipped += 1
+            continue
         if resource["resourceType"] == "Patient":
             patient = resource
         elif resource["resourceType"] == "QuestionnaireResponse":
