@@ -11,6 +11,7 @@ MBT_FRAME_ANCESTORS   space- or comma-separated EHR origins allowed to frame the
 MBT_REDIRECT_URI      optional: the registered redirect URI (default: this app's /callback)
 MBT_SESSION_DB        optional: SQLite file for server-side sessions and tokens
 MBT_SESSION_LIFETIME  optional: seconds a session lives (default 8 hours)
+MBT_PAGE_BUDGET       optional: seconds all FHIR calls of one page may take together (default 10)
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import secrets
 
 __all__ = ["from_environment", "split_list"]
 
+#: Seconds the FHIR calls of one page may take in all; gunicorn.conf.py's timeout is above it.
+PAGE_BUDGET = 10.0
 DEFAULT_EMERGENCY_LINE = "988 Suicide & Crisis Lifeline; 911 for emergencies"
 
 
@@ -43,6 +46,7 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_REDIRECT_URI": env.get("MBT_REDIRECT_URI") or None,
         "MBT_SESSION_DB": env.get("MBT_SESSION_DB") or None,
         "MBT_SESSION_LIFETIME": int(env.get("MBT_SESSION_LIFETIME", 8 * 3600)),
+        "MBT_PAGE_BUDGET": float(env.get("MBT_PAGE_BUDGET", PAGE_BUDGET)),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.

@@ -144,7 +144,7 @@ def fhir() -> FhirClient | None:
         store_tokens(fresh)
         return fresh
 
-    options = current_app.config.get("MBT_FHIR_OPTIONS", {})
+    options = {"budget": current_app.config.get("MBT_PAGE_BUDGET"), **current_app.config.get("MBT_FHIR_OPTIONS", {})}
     return FhirClient(current.issuer, auth=BearerAuth(current, refresher if current.refresh_token else None), **options)
 
 

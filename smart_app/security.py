@@ -15,8 +15,16 @@ import hmac
 import secrets
 
 from flask import Flask, abort, g, request, session
+from werkzeug.exceptions import BadRequest
 
-__all__ = ["init_app", "csrf_token", "stale_form"]
+__all__ = ["init_app", "csrf_token", "stale_form", "StaleFormRefused"]
+
+
+class StaleFormRefused(BadRequest):
+    """A form post to a saving view with a CSRF token that is not this session's (nothing is written)."""
+
+    description = ("This form had expired or came from an earlier sign-in, so it was not saved. Your answers "
+                   "are below, not saved: open the form again from the patient's chart and enter them there.")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The only views that accept a form of the previous launch, to refuse it kindly.
@@ -45,6 +53,8 @@ def _check_csrf() -> None:
         # that keeps the answers, and must not write anything (see ``stale_form``).
         g.csrf_stale = True
         return
+    if request.endpoint in STALE_FORM_ENDPOINTS:
+        raise StaleFormRefused()
     abort(400, description="The form has expired or did not come from this app. Reload the page and try again.")
 
 
