@@ -8,12 +8,14 @@ works when the EHR shows the app in an iframe.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
@@ -35,6 +37,8 @@ class SqliteStore:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                       "expires REAL NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -62,6 +66,32 @@ class SqliteStore:
             "ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires",
             (sid, json.dumps(data, separators=(",", ":")), time.time() + lifetime),
         )
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait: float = 10.0, hold: float = 30.0) -> Iterator[bool]:
+        """A lock shared by every worker on this file: yields True once held, False after ``wait`` seconds.
+
+        A lock row whose holder died is taken over after ``hold`` seconds.
+        """
+        owner = secrets.token_hex(8)
+        db = self._connect()
+        deadline = time.monotonic() + wait
+        held = False
+        while True:
+            now = time.time()
+            held = db.execute(
+                "INSERT INTO locks (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "owner = excluded.owner, expires = excluded.expires WHERE locks.expires < ?",
+                (name, owner, now + hold, now),
+            ).rowcount == 1
+            if held or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        try:
+            yield held
+        finally:
+            if held:
+                db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
     def delete(self, sid: str) -> None:
         self._connect().execute("DELETE FROM sessions WHERE sid = ?", (sid,))
