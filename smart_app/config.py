@@ -2,7 +2,10 @@
 
 Every setting is read here and nowhere else. The environment variables:
 
-MBT_SECRET_KEY        signs the session cookie (which holds only an opaque id)
+MBT_SECRET_KEY        signs the session cookie (which holds only an opaque id) and, through a
+                      derived key, encrypts the server-side sessions at rest
+MBT_SECRET_KEY_PREVIOUS  optional: earlier secret keys (comma-separated), still accepted to
+                      decrypt sessions after a rotation
 MBT_CLIENT_ID         the app's client id at the EHR's authorization server
 MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic)
 MBT_ALLOWED_ISSUERS   comma-separated FHIR base URLs the app may be launched from
@@ -38,6 +41,7 @@ def from_environment(environ: dict | None = None) -> dict:
     return {
         "SECRET_KEY": secret or secrets.token_hex(32),
         "SECRET_KEY_IS_EPHEMERAL": not secret,
+        "MBT_SECRET_KEYS_PREVIOUS": split_list(env.get("MBT_SECRET_KEY_PREVIOUS")),
         "MBT_CLIENT_ID": env.get("MBT_CLIENT_ID", "fhir-mbt"),
         "MBT_CLIENT_SECRET": env.get("MBT_CLIENT_SECRET") or None,
         "MBT_ALLOWED_ISSUERS": [i.rstrip("/") for i in split_list(env.get("MBT_ALLOWED_ISSUERS"))],
