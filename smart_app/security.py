@@ -6,7 +6,8 @@ time. A new launch in the same browser gets a new token; the previous one is
 still recognised on the two form-saving views only, which then write nothing
 and answer with a page that keeps the answers (a tab left open across a launch). Headers: a Content-Security-Policy with no inline script or style and
 ``frame-ancestors`` limited to the configured EHR origins, no referrer (so an
-authorization code in a URL never leaks), no caching of patient pages.
+authorization code in a URL never leaks), no caching of patient pages, and
+``Strict-Transport-Security`` when the request came over HTTPS.
 """
 
 from __future__ import annotations
@@ -90,4 +91,6 @@ def init_app(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         if not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
