@@ -132,3 +132,30 @@ def test_full_width_digits_are_not_numbers():
     with pytest.raises(ValueError):
         _convert({"type": "date"}, "２０２６-０１-０１", {})
     assert _convert({"type": "integer"}, "12", {}) == {"valueInteger": 12}
+
+
+def test_revision_of_another_patients_record_is_refused(launched, ehr):
+    import copy
+
+    qid = "mbt-formulation"
+    q = questionnaire(qid)
+    mine = next(r for r in _responses(ehr) if "formulation" in r["questionnaire"])
+    theirs = copy.deepcopy(mine)
+    theirs.update(id="someone-elses", subject={"reference": "Patient/bella"})
+    theirs.pop("identifier", None)
+    ehr.put(theirs)
+    path = f"/forms/{qid}/new"
+    launched.get(path, follow_redirects=True)
+    data = form_data(ehr, qid)
+    data[field_name(q, "revision.is-revision")] = ["yes"]
+    data[field_name(q, "revision.previous")] = ["QuestionnaireResponse/someone-elses"]
+    data[field_name(q, "revision.reason")] = ["Reviewed together"]
+    before = len(ehr.of_type("QuestionnaireResponse"))
+    answer = launched.post(path, data={**data, **form_csrf(launched, path), "action": "complete"})
+    assert answer.status_code == 422
+    assert "not one of this patient" in answer.get_data(as_text=True)
+    assert len(ehr.of_type("QuestionnaireResponse")) == before
+    # the patient's own earlier formulation is accepted
+    data[field_name(q, "revision.previous")] = [f"QuestionnaireResponse/{mine['id']}"]
+    answer = launched.post(path, data={**data, **form_csrf(launched, path), "action": "complete"})
+    assert answer.status_code == 302, (answer.status_code, [l for l in answer.get_data(as_text=True).splitlines() if "error" in l][:8])
