@@ -173,6 +173,10 @@ class PatientView:
     titles: dict[str, str] = field(default_factory=dict)
     #: Records on the server that could not be read and are left out of this view.
     skipped: int = 0
+    #: Records cut to the items the app reads of one record; whether older records were left unread.
+    cut: int = 0
+    cut_at: int = 0
+    capped: int = 0
 
 
 def _entry(response: Mapping, date_link: str | None = None) -> Entry:
@@ -299,7 +303,9 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                today: _dt.date | None = None) -> PatientView:
     """The dashboard's view; ``today`` (the UTC date by default) anchors the risk window and plan reviews."""
     today = today or _dt.datetime.now(_dt.timezone.utc).date()
-    view = PatientView(patient=patient_summary(patient), skipped=getattr(responses, "skipped", 0))
+    view = PatientView(patient=patient_summary(patient), skipped=getattr(responses, "skipped", 0),
+                       cut=getattr(responses, "cut", 0), cut_at=getattr(responses, "cut_at", 0),
+                       capped=getattr(responses, "capped", 0))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations: list[Entry] = []
     plans: list[Entry] = []
