@@ -7,7 +7,7 @@ definitions and the example patient loaded), the EHR sandbox (werkzeug, in a thr
 this process) and the app (gunicorn, ``gunicorn -c gunicorn.conf.py``, its own
 processes). Each clinician, in its own thread, does ``--rounds`` times: launch the app
 from the sandbox for a patient of its own (a fresh one each round, so no check-in is a
-second one of the day), load the dashboard, open a weekly check-in and complete it.
+second one of the day; each has the example patient's records as its history), load the dashboard, open a weekly check-in and complete it.
 The run is bounded (``--deadline`` seconds in all; every request has a timeout).
 
 It prints requests per second, p50/p95/p99 latency per operation and the errors,
@@ -89,6 +89,29 @@ def _checkin_form() -> dict:
     return post_data_from_response(questionnaire, example)
 
 
+def _history(patient: str) -> dict:
+    """The example patient's QuestionnaireResponses, as a transaction that gives them to ``patient``."""
+    import copy
+
+    from fhir_mbt.content import shipped
+
+    bundle = shipped().resources("Bundle", examples=True)[0]
+    entries = []
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] != "QuestionnaireResponse":
+            continue
+        clone = copy.deepcopy(resource)
+        clone.pop("id", None)
+        clone.pop("identifier", None)
+        clone["subject"] = {"reference": f"Patient/{patient}"}
+        clone.pop("author", None)
+        for key in ("encounter", "source", "basedOn", "partOf"):
+            clone.pop(key, None)
+        entries.append({"fullUrl": entry["fullUrl"], "resource": clone, "request": {"method": "POST", "url": "QuestionnaireResponse"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
 def clinician(rec: Recorder, sandbox: str, app: str, patients: list[str], form: dict) -> None:
     for patient in patients:
         browser = Browser()
@@ -139,9 +162,15 @@ def main() -> int:
         upload_definitions(fhir, shipped())
         upload_examples(fhir, shipped())
         patients = [f"bench-{c}-{r}" for c in range(args.clinicians) for r in range(args.rounds)]
-        for pid in patients:
+
+        def make(pid):
             fhir.update({"resourceType": "Patient", "id": pid, "name": [{"family": "Bench", "given": [pid]}],
                          "birthDate": "1990-01-01"})
+            fhir.transaction(_history(pid))
+
+        print(f"loading {len(patients)} patients, each with the example patient's records ...", flush=True)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(make, patients))
 
         app_port = _free_port()
         app = f"http://{HOST}:{app_port}"
