@@ -195,9 +195,9 @@ def main() -> int:
         started = time.monotonic()
         while True:
             try:
-                requests.get(f"{app}/static/app.css", timeout=2)
+                requests.get(f"{app}/static/app.css", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if time.monotonic() - started > 60 or gunicorn.poll() is not None:
                     raise SystemExit("gunicorn did not start: see " + str(Path(tmp.name) / "gunicorn.log"))
                 time.sleep(0.3)
