@@ -31,7 +31,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not db:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         db = os.path.join(app.instance_path, "sessions.sqlite3")
-    app.session_interface = ServerSideSessionInterface(SqliteStore(db))
+    keys = [app.config["SECRET_KEY"], *app.config.get("MBT_SECRET_KEYS_PREVIOUS", [])]
+    app.session_interface = ServerSideSessionInterface(SqliteStore(db, secret_keys=keys))
 
     security.init_app(app)
     errors.init_app(app)

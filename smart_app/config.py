@@ -2,7 +2,10 @@
 
 Every setting is read here and nowhere else. The environment variables:
 
-MBT_SECRET_KEY        signs the session cookie (which holds only an opaque id)
+MBT_SECRET_KEY        signs the session cookie (which holds only an opaque id) and, through a
+                      derived key, encrypts the server-side sessions at rest
+MBT_SECRET_KEY_PREVIOUS  optional: earlier secret keys (comma-separated), still accepted to
+                      decrypt sessions after a rotation
 MBT_CLIENT_ID         the app's client id at the EHR's authorization server
 MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic)
 MBT_ALLOWED_ISSUERS   comma-separated FHIR base URLs the app may be launched from
@@ -20,6 +23,7 @@ MBT_CDS_TIME_BUDGET   optional: seconds the service may spend reading FHIR witho
 MBT_CDS_SESSION_GAP_WEEKS  optional: weeks without an attended session before a warning (default 3)
 MBT_CDS_RFQ8_WEEKS    optional: weeks between RFQ-8 reviews (default 12)
 MBT_CDS_MAX_BODY      optional: largest hook request accepted, bytes (default 64 MiB: prefetch of years)
+MBT_PAGE_BUDGET       optional: seconds all FHIR calls of one page may take together (default 10)
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import secrets
 
 __all__ = ["from_environment", "split_list", "cds_clients"]
 
+#: Seconds the FHIR calls of one page may take in all; gunicorn.conf.py's timeout is above it.
+PAGE_BUDGET = 10.0
 DEFAULT_EMERGENCY_LINE = "988 Suicide & Crisis Lifeline; 911 for emergencies"
 
 
@@ -55,6 +61,7 @@ def from_environment(environ: dict | None = None) -> dict:
     return {
         "SECRET_KEY": secret or secrets.token_hex(32),
         "SECRET_KEY_IS_EPHEMERAL": not secret,
+        "MBT_SECRET_KEYS_PREVIOUS": split_list(env.get("MBT_SECRET_KEY_PREVIOUS")),
         "MBT_CLIENT_ID": env.get("MBT_CLIENT_ID", "fhir-mbt"),
         "MBT_CLIENT_SECRET": env.get("MBT_CLIENT_SECRET") or None,
         "MBT_ALLOWED_ISSUERS": [i.rstrip("/") for i in split_list(env.get("MBT_ALLOWED_ISSUERS"))],
@@ -70,6 +77,7 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_CDS_SESSION_GAP_WEEKS": int(env.get("MBT_CDS_SESSION_GAP_WEEKS", 3)),
         "MBT_CDS_RFQ8_WEEKS": int(env.get("MBT_CDS_RFQ8_WEEKS", 12)),
         "MBT_CDS_MAX_BODY": int(env.get("MBT_CDS_MAX_BODY", 64 * 1024 * 1024)),
+        "MBT_PAGE_BUDGET": float(env.get("MBT_PAGE_BUDGET", PAGE_BUDGET)),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.

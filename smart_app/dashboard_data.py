@@ -32,19 +32,32 @@ REVIEW = terminology.PERIODIC_REVIEW
 #: The parts of a crisis plan, by the linkId suffix shared by the formulation and the crisis plan revision.
 CRISIS_PARTS = ("warning-signs", "self", "professionals", "others", "not-helpful", "contacts", "review-date")
 
+def _code(value: Any) -> str:
+    return str(value.get("code", "")) if isinstance(value, Mapping) else ""
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _dicts(value: Any) -> list[Mapping]:
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
 
 def patient_summary(patient: Mapping | None) -> dict | None:
-    if not patient:
+    """Name, birth date, gender and identifier, whatever shape the server gave them."""
+    if not isinstance(patient, Mapping):
         return None
-    names = patient.get("name") or [{}]
-    name = names[0]
-    text = name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
-    ident = (patient.get("identifier") or [{}])[0].get("value", "")
+    name = (_dicts(patient.get("name")) or [{}])[0]
+    given = name.get("given")
+    given = [_text(g) for g in given] if isinstance(given, list) else [_text(given)]
+    text = _text(name.get("text")) or " ".join(p for p in [*given, _text(name.get("family"))] if p)
+    ident = _text((_dicts(patient.get("identifier")) or [{}])[0].get("value"))
     return {
         "id": patient.get("id"),
         "name": text or "(no name recorded)",
-        "birth_date": patient.get("birthDate", ""),
-        "gender": patient.get("gender", ""),
+        "birth_date": _text(patient.get("birthDate")),
+        "gender": _text(patient.get("gender")),
         "identifier": ident,
     }
 
@@ -69,6 +82,12 @@ class PatientView:
     modes_by_session: list[tuple[str, set[str]]] = field(default_factory=list)
     mode_labels: list[tuple[str, str]] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
+    #: Records on the server that could not be read and are left out of this view.
+    skipped: int = 0
+    #: Records cut to the items the app reads of one record; whether older records were left unread.
+    cut: int = 0
+    cut_at: int = 0
+    capped: int = 0
 
 
 def _number(value: Any) -> float | None:
@@ -99,7 +118,9 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
     day = _dt.date.fromisoformat(today[:10]) if isinstance(today, str) else today
     day = day or _dt.datetime.now(_dt.timezone.utc).date()
     today = day.isoformat()
-    view = PatientView(patient=patient_summary(patient))
+    view = PatientView(patient=patient_summary(patient), skipped=getattr(responses, "skipped", 0),
+                       cut=getattr(responses, "cut", 0), cut_at=getattr(responses, "cut_at", 0),
+                       capped=getattr(responses, "capped", 0))
     view.titles = {q["id"]: q.get("title", q["id"]) for q in index.resources("Questionnaire")}
     formulations: list[Entry] = []
     plans: list[Entry] = []
@@ -135,7 +156,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.goals.append(
                 {
                     "domain": _display(_first(values, "goal.domain")),
-                    "code": str((_first(values, "goal.domain") or {}).get("code", "")),
+                    "code": _code(_first(values, "goal.domain")),
                     "text": _display(_first(values, "goal.text")),
                     "indicator": _display(_first(values, "goal.indicator")),
                 }

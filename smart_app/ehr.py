@@ -142,12 +142,38 @@ def fhir() -> FhirClient | None:
     smart = smart_client()
 
     def refresher(old: TokenSet) -> TokenSet:
+        return _refresh_once(smart, old)
+
+    options = {"budget": current_app.config.get("MBT_PAGE_BUDGET"), **current_app.config.get("MBT_FHIR_OPTIONS", {})}
+    return FhirClient(current.issuer, auth=BearerAuth(current, refresher if current.refresh_token else None), **options)
+
+
+def _refresh_once(smart: SmartClient, old: TokenSet) -> TokenSet:
+    """Refresh the session's tokens, one request of the session at a time across workers.
+
+    A rotating refresh token is good once: a second request of the same session
+    that also got a 401 waits for the lock, then finds the tokens the first one
+    stored and uses them instead of sending the spent refresh token again.
+    """
+    store = current_app.session_interface.store
+    sid = getattr(session, "sid", None)
+    if sid is None:
         fresh = smart.refresh(old)
         store_tokens(fresh)
         return fresh
-
-    options = current_app.config.get("MBT_FHIR_OPTIONS", {})
-    return FhirClient(current.issuer, auth=BearerAuth(current, refresher if current.refresh_token else None), **options)
+    with store.lock(f"refresh:{sid}", wait=current_app.config.get("MBT_PAGE_BUDGET") or 10.0):
+        stored = (store.load(sid) or {}).get("tokens")
+        if stored and stored.get("access_token") != old.access_token:
+            newer = TokenSet.from_dict(stored)
+            store_tokens(newer)
+            return newer
+        fresh = smart.refresh(old)
+        store_tokens(fresh)
+        data = store.load(sid)
+        if data is not None:
+            data.update(tokens=session["tokens"], launched_at=session["launched_at"])
+            store.save(sid, data, current_app.config["MBT_SESSION_LIFETIME"])
+        return fresh
 
 
 def can(resource_type: str, interaction: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from fhir_mbt.errors import FhirMbtError
@@ -29,13 +29,16 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(FhirMbtError)
     def _library(exc: FhirMbtError):
-        from smart_app.fhir_errors import describe
+        from smart_app.fhir_errors import describe, describe_read
 
-        title, message, status = describe(exc)
+        reading = request.method in ("GET", "HEAD")
+        title, message, status = (describe_read if reading else describe)(exc)
         log.warning("request failed: %s", type(exc).__name__)
         return page(title, message, status)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unexpected error")
-        return page("Something went wrong", "The app hit an unexpected problem. Nothing was saved.", 500)
+        what = "This page could not be shown. Nothing was changed." if request.method in ("GET", "HEAD") \
+            else "Nothing was saved."
+        return page("Something went wrong", f"The app hit an unexpected problem. {what}", 500)

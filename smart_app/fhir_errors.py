@@ -6,9 +6,26 @@ from fhir_mbt import client
 from fhir_mbt.errors import ContentError, FhirMbtError
 from fhir_mbt.smart import SmartError
 
-__all__ = ["describe"]
+__all__ = ["describe", "describe_read"]
 
 _RETRY = "Nothing was saved. Try again in a moment; if it keeps happening, tell your administrator."
+
+
+_READ = "This page could not be shown: {what}. Nothing was changed. Try again in a moment; if it keeps happening, tell your administrator."
+
+
+def describe_read(exc: FhirMbtError) -> tuple[str, str, int]:
+    """(title, message, HTTP status) for a page that only reads: it says what failed, not "Nothing was saved"."""
+    title, message, status = describe(exc)
+    if message == _RETRY:
+        what = {
+            504: "the FHIR server did not answer within the time this page allows",
+            502: "the FHIR server failed or sent something unreadable while the patient's records were read",
+        }.get(status, "reading the patient's records failed")
+        return title, _READ.format(what=what), status
+    if isinstance(exc, ContentError):
+        return title, "A record on the FHIR server does not have the expected shape. Nothing was changed.", status
+    return title, message.replace("Nothing was saved. ", "").replace(" Nothing was saved.", ""), status
 
 
 def describe(exc: FhirMbtError) -> tuple[str, str, int]:

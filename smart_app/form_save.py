@@ -35,6 +35,7 @@ from smart_app import ehr, saving, submissions
 from smart_app.errors import page
 from smart_app.patient_context import banner
 from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
+from smart_app.references import foreign_references
 
 __all__ = ["Target", "Hold", "save", "candidate", "render_form", "questionnaire_for", "can_write", "saved",
            "EDITABLE", "FINAL", "CONFLICT"]
@@ -181,6 +182,8 @@ def save(t: Target):
         return again(exc.errors)
     if amending and not complete:
         return again({}, ["A completed record cannot go back to draft: save the amendment instead."])
+    if foreign_references(items, g.fhir, g.tokens.patient):
+        return again({}, ["This form refers to a record that is not one of this patient's. Nothing was saved."])
     status = "amended" if amending else ("completed" if complete else "in-progress")
     response = _response(questionnaire, items, status, t.submission_id, t.base)
 

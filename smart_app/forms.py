@@ -46,7 +46,7 @@ from smart_app.form_save import (
 from smart_app.patient_context import banner, other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
 from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
-from smart_app.security import stale_form
+from smart_app.security import StaleFormRefused, stale_form
 from smart_app.views import launched
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
@@ -62,6 +62,8 @@ _HELD = {
     "other-patient": "Your answers from the form you started earlier for this patient are back. Check them, "
                      "then save.",
     "unreachable": "Your answers from before the FHIR server failed are back. Check them, then save.",
+    "deleted": "The record these answers were for was removed from the FHIR server; your answers are back in "
+               "a new form. Check them, then save.",
 }
 
 
@@ -80,6 +82,16 @@ def _restore(fields, held: dict | None):
 
 
 # --- showing ---------------------------------------------------------------------------
+
+
+@bp.errorhandler(StaleFormRefused)
+def _stale_form(exc):
+    """A form whose CSRF token is not this session's: nothing is written, its answers are shown to copy."""
+    qid = request.form.get("form", "")
+    answers = None
+    if qid in FORMS:
+        answers = _answered(overlay_post(build_form(questionnaire_for(qid), shipped()), _posted()))
+    return page("This form could not be saved", exc.description, 400, answers=answers)
 
 
 @bp.get("/<qid>/new")
@@ -290,6 +302,17 @@ def _guarded(run, posted, submission_id, version):
     """Run a save; an expired sign-in anywhere in it keeps the answers for the next launch."""
     try:
         return run()
+    except ResourceNotFound:
+        # The record was removed meanwhile: the answers come back in a new form of the same kind.
+        qid = request.form.get("form", "")
+        if qid not in FORMS:
+            raise
+        new_url = url_for("forms.new", qid=qid, _external=False).split("?", 1)[0]
+        submissions.hold(new_url, posted, patient=g.tokens.patient, submission_id=None, version=None,
+                         reason="deleted")
+        return page("This record is no longer on the FHIR server",
+                    "Someone removed it after you opened it, so your changes could not be saved to it.", 404,
+                    saved="they come back in a new form.", retry_url=url_for("forms.new", qid=qid))
     except (Hold, Unauthorized):
         submissions.hold(request.path, posted, patient=g.tokens.patient, submission_id=submission_id,
                          version=version, reason="expired")

@@ -57,9 +57,13 @@ VALUE_KEYS = {
     "reference": "valueReference",
     "quantity": "valueQuantity",
 }
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2})?$")
-_DATETIME_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+# ASCII digits only: full-width or other Unicode digits are not accepted as numbers or dates.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2})?$", re.ASCII)
+_DATETIME_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$", re.ASCII)
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
+#: NUL, other C0 controls but tab and newlines, and the Unicode bidirectional overrides and isolates.
+_REFUSED_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _NAME_PART = re.compile(r"^(?P<link>[^\[\]/]+)\[(?P<n>\d{1,3})\]$")
 
 
@@ -77,13 +81,13 @@ class FormError(ValueError):
 
 def answer_token(value: Mapping) -> str:
     """The form token of a choice answer (Coding → ``system|code``)."""
-    if "valueCoding" in value:
+    if isinstance(value.get("valueCoding"), Mapping):
         coding = value["valueCoding"]
         return f"{coding.get('system', '')}|{coding.get('code', '')}"
     for key in ("valueString", "valueInteger", "valueDate", "valueTime"):
         if key in value:
             return f"{key}:{value[key]}"
-    return json.dumps(value, sort_keys=True)
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass
@@ -295,6 +299,9 @@ def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | 
 def _convert(item: Mapping, raw: str, options: dict[str, dict]) -> dict:
     """One posted string → one answer dict, or ValueError with a message for people."""
     kind = item.get("type")
+    if _REFUSED_CHARS.search(raw):
+        raise ValueError("this answer contains control characters (a NUL byte or a text-direction override) that "
+                         "cannot be saved: retype it. Nothing was saved.")
     if kind in ("choice", "open-choice"):
         if raw in options:
             return dict(options[raw])
@@ -306,10 +313,12 @@ def _convert(item: Mapping, raw: str, options: dict[str, dict]) -> dict:
             return {"valueBoolean": False}
         raise ValueError("answer yes or no")
     if kind == "integer":
-        if not re.fullmatch(r"[+-]?\d{1,9}", raw):
+        if not re.fullmatch(r"[+-]?\d{1,9}", raw, re.ASCII):
             raise ValueError("enter a whole number")
         return {"valueInteger": int(raw)}
     if kind == "decimal":
+        if not _NUMBER.match(raw):
+            raise ValueError("enter a number")
         try:
             number = float(raw)
         except ValueError:
@@ -336,6 +345,8 @@ def _convert(item: Mapping, raw: str, options: dict[str, dict]) -> dict:
     if kind == "reference":
         return {"valueReference": {"reference": raw}}
     if kind == "quantity":
+        if not _NUMBER.match(raw):
+            raise ValueError("enter a number")
         try:
             return {"valueQuantity": {"value": float(raw)}}
         except ValueError:

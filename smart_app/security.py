@@ -6,7 +6,8 @@ time. A new launch in the same browser gets a new token; the previous one is
 still recognised on the two form-saving views only, which then write nothing
 and answer with a page that keeps the answers (a tab left open across a launch). Headers: a Content-Security-Policy with no inline script or style and
 ``frame-ancestors`` limited to the configured EHR origins, no referrer (so an
-authorization code in a URL never leaks), no caching of patient pages.
+authorization code in a URL never leaks), no caching of patient pages, and
+``Strict-Transport-Security`` when the request came over HTTPS.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ import hmac
 import secrets
 
 from flask import Flask, abort, g, request, session
+from werkzeug.exceptions import BadRequest
 
-__all__ = ["init_app", "csrf_token", "stale_form"]
+__all__ = ["init_app", "csrf_token", "stale_form", "StaleFormRefused"]
+
+
+class StaleFormRefused(BadRequest):
+    """A form post to a saving view with a CSRF token that is not this session's (nothing is written)."""
+
+    description = ("This form had expired or came from an earlier sign-in, so it was not saved. Your answers "
+                   "are below, not saved: open the form again from the patient's chart and enter them there.")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The only views that accept a form of the previous launch, to refuse it kindly.
@@ -47,6 +56,8 @@ def _check_csrf() -> None:
         # that keeps the answers, and must not write anything (see ``stale_form``).
         g.csrf_stale = True
         return
+    if request.endpoint in STALE_FORM_ENDPOINTS:
+        raise StaleFormRefused()
     abort(400, description="The form has expired or did not come from this app. Reload the page and try again.")
 
 
@@ -82,4 +93,6 @@ def init_app(app: Flask) -> None:
         response.headers["Referrer-Policy"] = "no-referrer"
         if not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response

@@ -2,23 +2,54 @@
 
 Access tokens, refresh tokens, PKCE verifiers and drafts stay in the store
 (SQLite by default, one file per deployment), never in the cookie, a URL or a
-log line. The cookie is ``Secure; HttpOnly; SameSite=None`` so that it still
+log line. At rest the file and its ``-wal``/``-shm`` companions are readable by
+their owner only, and each session's data is encrypted (Fernet, a key derived
+from ``MBT_SECRET_KEY``; keys listed after the first still decrypt, so a key
+can be rotated without ending every session). The cookie is ``Secure; HttpOnly; SameSite=None`` so that it still
 works when the EHR shows the app in an iframe.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import os
 import secrets
 import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-__all__ = ["SqliteStore", "ServerSideSession", "ServerSideSessionInterface"]
+__all__ = ["SqliteStore", "ServerSideSession", "ServerSideSessionInterface", "derive_key"]
+
+_SEALED = "f1:"
+
+
+def derive_key(secret: str | bytes) -> bytes:
+    """The Fernet key for the session store, derived from an app secret (never the secret itself)."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fhir-mbt session store",
+               info=b"fernet v1").derive(raw)
+    return base64.urlsafe_b64encode(key)
+
+
+def _private(path: str) -> None:
+    """Create ``path`` readable by its owner only (SQLite gives the -wal and -shm files its mode)."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    for name in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(name):
+            os.chmod(name, 0o600)
 
 
 class SqliteStore:
@@ -27,22 +58,43 @@ class SqliteStore:
     #: Expired sessions are swept at most this often (seconds), on a save.
     PURGE_EVERY = 600
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, secret_keys: list[str | bytes] | None = None):
         self.path = str(path)
         self._local = threading.local()
         self._last_purge = 0.0
+        self._fernet = MultiFernet([Fernet(derive_key(k)) for k in secret_keys]) if secret_keys else None
+        _private(self.path)
         with self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS sessions (sid TEXT PRIMARY KEY, data TEXT NOT NULL, expires REAL NOT NULL)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                       "expires REAL NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=True)
             conn.execute("PRAGMA journal_mode=WAL")
+            _private(self.path)
             self._local.conn = conn
         return conn
+
+    def _seal(self, data: dict) -> str:
+        text = json.dumps(data, separators=(",", ":"))
+        if self._fernet is None:
+            return text
+        return _SEALED + self._fernet.encrypt(text.encode()).decode()
+
+    def _open(self, stored: str) -> dict | None:
+        if not stored.startswith(_SEALED):
+            return json.loads(stored) if self._fernet is None else None
+        if self._fernet is None:
+            return None
+        try:
+            return json.loads(self._fernet.decrypt(stored[len(_SEALED):].encode()))
+        except InvalidToken:
+            return None
 
     def load(self, sid: str) -> dict | None:
         row = self._connect().execute(
@@ -50,7 +102,7 @@ class SqliteStore:
         ).fetchone()
         if row is None or row[1] < time.time():
             return None
-        return json.loads(row[0])
+        return self._open(row[0])
 
     def save(self, sid: str, data: dict, lifetime: float) -> None:
         now = time.time()
@@ -60,8 +112,34 @@ class SqliteStore:
         self._connect().execute(
             "INSERT INTO sessions (sid, data, expires) VALUES (?, ?, ?) "
             "ON CONFLICT(sid) DO UPDATE SET data = excluded.data, expires = excluded.expires",
-            (sid, json.dumps(data, separators=(",", ":")), time.time() + lifetime),
+            (sid, self._seal(data), time.time() + lifetime),
         )
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait: float = 10.0, hold: float = 30.0) -> Iterator[bool]:
+        """A lock shared by every worker on this file: yields True once held, False after ``wait`` seconds.
+
+        A lock row whose holder died is taken over after ``hold`` seconds.
+        """
+        owner = secrets.token_hex(8)
+        db = self._connect()
+        deadline = time.monotonic() + wait
+        held = False
+        while True:
+            now = time.time()
+            held = db.execute(
+                "INSERT INTO locks (name, owner, expires) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "owner = excluded.owner, expires = excluded.expires WHERE locks.expires < ?",
+                (name, owner, now + hold, now),
+            ).rowcount == 1
+            if held or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        try:
+            yield held
+        finally:
+            if held:
+                db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
     def delete(self, sid: str) -> None:
         self._connect().execute("DELETE FROM sessions WHERE sid = ?", (sid,))

@@ -41,6 +41,12 @@ class FakeEhr:
         self.token_lifetime = 3600
         self.need_patient_banner = True
         self.fhir_requests: list = []
+        #: Rotating refresh tokens: each is good once; a reused one revokes the whole grant.
+        self.rotate_refresh = False
+        self.refresh_delay = 0.0
+        self.refresh_reused = 0
+        self.refreshes = 0
+        self._used_refresh: set[str] = set()
         self._register()
 
     # --- authorization server ---------------------------------------------------
@@ -87,9 +93,17 @@ class FakeEhr:
         form = {k: v[0] for k, v in parse_qs(request.body).items()}
         headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
         if form.get("grant_type") == "refresh_token":
-            grant = self.refresh_tokens.get(form.get("refresh_token", ""))
+            used = form.get("refresh_token", "")
+            time.sleep(self.refresh_delay)
+            if self.rotate_refresh and used in self._used_refresh:
+                self.refresh_reused += 1
+                self.access_tokens.clear()
+                self.refresh_tokens.clear()
+            grant = self.refresh_tokens.pop(used, None) if self.rotate_refresh else self.refresh_tokens.get(used)
             if grant is None:
                 return 400, headers, json.dumps({"error": "invalid_grant"})
+            self._used_refresh.add(used)
+            self.refreshes += 1
             return 200, headers, json.dumps(self._issue(grant))
         grant = self.codes.pop(form.get("code", ""), None)
         if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):

@@ -50,6 +50,11 @@ class FhirClient:
     retried up to ``max_retries`` times, waiting at most ``max_retry_wait``
     seconds in all (or as ``retry`` says); ``sleep`` is what waits, so tests
     need not. A search follows at most ``page_limit`` pages.
+
+    ``budget`` (seconds, from the client's creation, read on ``clock``) bounds
+    all calls of the client together: each request waits at most what is left,
+    retries stop when it is spent, and a call made after it raises
+    :class:`Timeout` at once. An app makes one client per page it serves.
     """
 
     def __init__(
@@ -64,6 +69,8 @@ class FhirClient:
         max_retry_wait: float = 30.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -81,6 +88,29 @@ class FhirClient:
         self.retry = retry or RetryPolicy(max_retries=max_retries, max_total_wait=max_retry_wait)
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
+        self._clock = clock
+        self._deadline = None if budget is None else clock() + budget
+
+    def _left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - self._clock()
+
+    def _timeout(self, method: str, url: str) -> float | tuple[float, float]:
+        """The request's timeout, cut to what is left of the budget."""
+        left = self._left()
+        if left is None:
+            return self.timeout
+        if left <= 0.05:
+            raise Timeout(f"{method} {_path(url)} not sent: the time budget for this page is spent")
+        if isinstance(self.timeout, tuple):
+            return tuple(min(t, left) for t in self.timeout)
+        return min(self.timeout, left)
+
+    def _retry_delay(self, attempt: int, waited: float, response=None) -> float | None:
+        delay = self.retry.wait(attempt, waited, response)
+        left = self._left()
+        if delay is not None and left is not None and delay >= left - 0.5:
+            return None
+        return delay
 
     def __repr__(self) -> str:
         return f"FhirClient({self.base_url!r})"
@@ -252,10 +282,11 @@ class FhirClient:
         refreshed = False
         while True:
             started = time.monotonic()
+            timeout = self._timeout(method, url)
             try:
                 response = self._session.request(
                     method, url, params=params, data=data, headers=all_headers,
-                    timeout=self.timeout, auth=self.auth,
+                    timeout=timeout, auth=self.auth,
                 )
             except requests.Timeout as exc:
                 failure: FhirError = Timeout(f"{method} {_path(url)} timed out: {type(exc).__name__}")
@@ -274,8 +305,9 @@ class FhirClient:
                         log.info("%s %s: 401, sending once more with refreshed credentials",
                                  method, _path(url))
                         continue
-                if status in RETRY_STATUSES and self.retry.may_retry(method, attempt):
-                    delay = self.retry.wait(attempt, waited, response)
+                retryable = status in RETRY_STATUSES or (status == 500 and attempt == 0)
+                if retryable and self.retry.may_retry(method, attempt):
+                    delay = self._retry_delay(attempt, waited, response)
                     if delay is not None:
                         response.close()
                         log.info("%s %s: %s, retrying in %.1f s", method, _path(url), status, delay)
@@ -288,7 +320,7 @@ class FhirClient:
                     raise error
                 return response
             if self.retry.may_retry(method, attempt):
-                delay = self.retry.wait(attempt, waited)
+                delay = self._retry_delay(attempt, waited)
                 if delay is not None:
                     log.info("%s %s: %s, retrying in %.1f s", method, _path(url),
                              type(failure).__name__, delay)

@@ -2,7 +2,8 @@
 
 Only reads (GET, HEAD) are retried: a create or a transaction that timed out
 or met a 503 may already have been applied, and sending it again could write
-twice. Reads are retried after a transport error or a 429/502/503/504, waiting
+twice. Reads are retried after a transport error or a 429/502/503/504 (and once
+after a 500, which is often a passing fault of one server node), waiting
 what ``Retry-After`` asks (seconds or an HTTP date) or else an exponential
 backoff, within a bounded number of attempts and a bounded total wait. A
 ``Retry-After`` longer than the remaining budget ends the retries at once.

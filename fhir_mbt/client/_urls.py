@@ -50,4 +50,8 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def same_origin(url: str, base: str) -> bool:
-    return _origin(url) == _origin(base)
+    """True when ``url`` is on ``base``'s origin; a URL that cannot be parsed (a port out of range) is not."""
+    try:
+        return _origin(url) == _origin(base)
+    except ValueError:
+        return False

@@ -214,14 +214,6 @@ class StructureCheck:
                            f"calculation gives {expected!r}", calc.defn.link_id)
 
 
-def _unanswered(defn: ItemDef) -> str:
-    """The message for a required item left out, naming the question by its text where it has one."""
-    what = "group" if defn.type == "group" else "item"
-    if isinstance(defn.text, str) and defn.text.strip():
-        return f"required {what} {defn.link_id!r} ({defn.text.strip()!r}) is not answered"
-    return f"required {what} {defn.link_id!r} is not answered"
-
-
 def _show(answers: list) -> Any:
     values = [answer_value(a)[1] for a in answers if isinstance(a, dict)]
     return values[0] if len(values) == 1 else values

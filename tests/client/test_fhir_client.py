@@ -377,10 +377,23 @@ def test_transaction_is_not_retried_on_429(fhir, sleeps, rsps):
     assert len(rsps.calls) == 1 and sleeps == []
 
 
-def test_500_is_not_retried_even_for_reads(fhir, sleeps, rsps):
+def test_500_is_retried_once_for_reads(fhir, sleeps, rsps):
     rsps.get(f"{BASE}/Patient/p1", status=500)
     with pytest.raises(ServerError):
         fhir.read("Patient", "p1")
+    assert len(rsps.calls) == 2
+
+
+def test_500_then_success_on_a_read(fhir, sleeps, rsps):
+    rsps.get(f"{BASE}/Patient/p1", status=500)
+    rsps.get(f"{BASE}/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    assert fhir.read("Patient", "p1")["id"] == "p1"
+
+
+def test_500_is_not_retried_for_writes(fhir, sleeps, rsps):
+    rsps.post(f"{BASE}/Patient", status=500)
+    with pytest.raises(ServerError):
+        fhir.create({"resourceType": "Patient"})
     assert len(rsps.calls) == 1
 
 

@@ -179,7 +179,8 @@ def test_malformed_nested_answer_gives_a_clear_page(launched, ehr):
     ]}
     ehr.fail_next.append((200, json.dumps(bad)))
     page = launched.get("/dashboard")
-    assert page.status_code == 502
+    assert page.status_code == 200
+    assert "1 record could not be read" in page.get_data(as_text=True)
 
 
 def test_malformed_response_resource_gives_a_clear_page(launched, ehr):
@@ -188,8 +189,8 @@ def test_malformed_response_resource_gives_a_clear_page(launched, ehr):
     ]}
     ehr.fail_next.append((200, json.dumps(bad)))
     page = launched.get("/dashboard")
-    assert page.status_code == 502
-    assert "expected shape" in page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "1 record could not be read" in page.get_data(as_text=True)
 
 
 def test_patient_copy_is_printable(launched):

@@ -59,8 +59,9 @@ def test_every_form_renders_and_completes_in_one_transaction(launched, ehr, qid)
     assert answer.status_code == 302, answer.get_data(as_text=True)[:3000]
     sent = ehr.fhir_requests[before:]
     assert [r.method for r in sent if r.method != "GET"] == ["POST"], "completing a form is one write: a transaction"
-    # a session record, check-in or RFQ-8 first asks whether that occasion is already recorded (one search)
-    assert len(sent) == (2 if qid in ("mbt-session-record", "mbt-weekly-checkin", "rfq-8") else 1)
+    # a session record, check-in or RFQ-8 first asks whether that occasion is already recorded (one search);
+    # a crisis plan revision first reads the plan it names, to check it is this patient's (one read)
+    assert len(sent) == (2 if qid in ("mbt-session-record", "mbt-weekly-checkin", "rfq-8", "mbt-crisis-plan") else 1)
     assert len(ehr.of_type("QuestionnaireResponse")) == before_responses + 1
     stored = [r for r in ehr.of_type("QuestionnaireResponse")
               if r.get("identifier", {}).get("value") == hidden["submission_id"]]
