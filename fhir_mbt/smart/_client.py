@@ -22,9 +22,9 @@ import requests
 from fhir_mbt.smart._authorize import PendingAuthorization, authorization_request, read_callback
 from fhir_mbt.smart._client_auth import ClientAuth, PublicClient
 from fhir_mbt.smart._discovery import SmartConfiguration, discover
-from fhir_mbt.smart._errors import DiscoveryError
+from fhir_mbt.smart._errors import DiscoveryError, IdTokenInvalid
 from fhir_mbt.smart._http import DEFAULT_TIMEOUT
-from fhir_mbt.smart._id_token import IdTokenClaims, JwksCache, verify_id_token
+from fhir_mbt.smart._id_token import IdTokenClaims, JwksCache, verify_id_token, verify_refreshed_id_token
 from fhir_mbt.smart._issuers import IssuerAllowlist
 from fhir_mbt.smart._scopes import scope_string
 from fhir_mbt.smart._token_endpoint import exchange_code, refresh_tokens
@@ -158,8 +158,28 @@ class SmartClient:
         fresh = refresh_tokens(config, self.client_auth, tokens, session=self._session,
                                timeout=self.timeout, now=self._clock())
         if fresh.id_token and fresh.id_token != tokens.id_token:
-            fresh = self._with_identity(fresh, config)
+            fresh = self._refreshed_identity(tokens, fresh, config)
+        log.info("token refreshed for %s", tokens.issuer)
         return fresh
+
+    def _refreshed_identity(self, old: TokenSet, fresh: TokenSet, config: SmartConfiguration) -> TokenSet:
+        """``fresh`` with the identity of ``old``: a refreshed id_token never costs the access token.
+
+        One that verifies (leniently) is kept; one that does not is dropped
+        with a warning, and the first id_token stays.
+        """
+        kept = replace(fresh, context=replace(fresh.context, fhir_user=old.context.fhir_user))
+        try:
+            claims = verify_refreshed_id_token(fresh.id_token, config, client_id=self.client_id,
+                                               jwks=self._jwks)
+        except (IdTokenInvalid, DiscoveryError) as exc:
+            log.warning("refreshed id_token not used (%s); keeping the identity of the launch", exc)
+            return replace(kept, id_token=old.id_token)
+        user = claims.get("fhirUser") or claims.get("profile")
+        if user and old.context.fhir_user and user != old.context.fhir_user:
+            log.warning("refreshed id_token names another user; keeping the identity of the launch")
+            return replace(kept, id_token=old.id_token)
+        return kept
 
     def verify_id_token(self, id_token: str, config: SmartConfiguration) -> IdTokenClaims:
         return verify_id_token(id_token, config, client_id=self.client_id, jwks=self._jwks,

@@ -120,7 +120,6 @@ def refresh_tokens(
     sent = fresh.context
     if sent.patient or sent.encounter or sent.fhir_context:
         context = replace(sent, fhir_user=context.fhir_user)
-    log.info("token refreshed for %s", tokens.issuer)
     return replace(
         fresh,
         refresh_token=fresh.refresh_token or tokens.refresh_token,
