@@ -36,11 +36,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     patient_context.init_app(app)
+    from smart_app.user import signed_in_as
 
-    from smart_app import dashboard, forms, launch, patient_copy
+    app.jinja_env.globals["signed_in_as"] = signed_in_as
+
+    from smart_app import client_auth, dashboard, forms, launch, patient_copy
 
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(patient_copy.bp)
+    app.register_blueprint(client_auth.bp)
     return app

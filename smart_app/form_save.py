@@ -31,7 +31,7 @@ from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.validate import validate_response
 from fhir_mbt.errors import ContentNotFound
-from smart_app import ehr, saving, submissions
+from smart_app import ehr, saving, submissions, user
 from smart_app.errors import page
 from smart_app.patient_context import banner
 from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
@@ -109,11 +109,7 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
 
 
 def _author() -> dict | None:
-    user = g.tokens.fhir_user
-    if not user:
-        return None
-    parts = user.rstrip("/").split("/")
-    return {"reference": "/".join(parts[-2:])} if len(parts) >= 2 else None
+    return user.author()
 
 
 def _response(questionnaire: dict, items: list[dict], status: str, submission_id: str, base: dict | None) -> dict:
