@@ -14,7 +14,7 @@ from fhir_mbt.smart import (
     StateMismatch,
     TokenError,
 )
-from smart_app import ehr, user
+from smart_app import ehr, user, write_plans
 from smart_app.errors import page
 
 bp = Blueprint("launch", __name__)
@@ -72,7 +72,9 @@ def callback():
     if not tokens.patient:
         return page("No patient selected", "The EHR did not say which patient to open. Launch the app from a patient's chart.", 400)
     ehr.start_launch(tokens)
-    user.resolve(tokens.fhir_user, ehr.fhir(), tokens.issuer)
+    fhir = ehr.fhir()
+    user.resolve(tokens.fhir_user, fhir, tokens.issuer)
+    write_plans.learn(fhir, tokens.issuer)
     held = session.get("held_form")
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
         return redirect(held["url"])
