@@ -111,8 +111,10 @@ class Stack:
             self.app_base = app_server.base
             self.iss = f"{self.sandbox_base}/fhir"
             self.launch_page = f"{self.sandbox_base}/"
-            sandbox_server.serve(self._sandbox_app())
-            app_server.serve(self._app())
+            self.sandbox_app = self._sandbox_app()
+            self.app = self._app()
+            sandbox_server.serve(self.sandbox_app)
+            app_server.serve(self.app)
         except BaseException:
             self.stop()
             raise

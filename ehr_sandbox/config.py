@@ -12,6 +12,8 @@ SANDBOX_CLIENTS          {client_id: {"redirect_uris": [...], "secret": "...",
 SANDBOX_TOKEN_LIFETIME   seconds an access token lives
 SANDBOX_SIGNING_KEY      RSA private key for id_tokens; generated at start when absent
 SANDBOX_UPSTREAM_TIMEOUT (connect, read) seconds for requests to the upstream server
+SANDBOX_LIMITS           what this EHR does not take: no-transaction, no-conditional-create,
+                         v1-scopes, read-only (see ``limits``); default none
 SANDBOX_STORE            an :class:`ehr_sandbox.store.Store` to use (tests pass one
                          with a fake clock); a fresh one otherwise
 """
@@ -47,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_TOKEN_LIFETIME": 3600,
     "SANDBOX_SIGNING_KEY": None,
     "SANDBOX_UPSTREAM_TIMEOUT": (5.0, 60.0),
+    "SANDBOX_LIMITS": (),
 }
 
 

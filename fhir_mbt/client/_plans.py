@@ -104,8 +104,14 @@ def _rewrite(resource: dict, urls: dict[str, str]) -> dict:
     return json.loads(text)
 
 
-def _find(fhir, resource_type: str, query: str) -> dict | None:
+def _find(fhir, resource: Mapping[str, Any], query: str) -> dict | None:
+    """The one resource the identifier ``query`` matches, searched within the resource's patient
+    (a server that grants patient scopes may only search within that patient's records)."""
+    resource_type = resource["resourceType"]
     params = dict(parse_qsl(query, keep_blank_values=True))
+    subject = (resource.get("subject") or {}).get("reference") if isinstance(resource.get("subject"), dict) else None
+    if isinstance(subject, str) and subject.startswith("Patient/") and not ({"subject", "patient"} & set(params)):
+        params["subject"] = subject
     found = [r for r in fhir.search(resource_type, params, limit=2) if r.get("resourceType") == resource_type]
     return found[0] if found else None
 
@@ -125,7 +131,7 @@ def _one(fhir, entry: dict, plan: str, writes: ServerWrites) -> WriteResult:
         if query and plan == CONDITIONAL:
             return fhir.create(resource, if_none_exist=query)
         if query:
-            existing = _find(fhir, kind, query)
+            existing = _find(fhir, resource, query)
             if existing is not None:
                 return WriteResult(200, existing, f"{kind}/{existing.get('id')}")
         return fhir.create(resource)
@@ -133,7 +139,7 @@ def _one(fhir, entry: dict, plan: str, writes: ServerWrites) -> WriteResult:
         query = url.split("?", 1)[1]
         if plan == CONDITIONAL and kind in writes.conditional_update:
             return fhir.conditional_update(resource, query, if_match=_version(request.get("ifMatch")))
-        existing = _find(fhir, kind, query)
+        existing = _find(fhir, resource, query)
         if existing is None:
             return fhir.create(resource)
         return fhir.update({**resource, "id": existing["id"]}, if_match=_version(request.get("ifMatch")))
