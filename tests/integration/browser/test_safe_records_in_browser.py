@@ -61,7 +61,9 @@ def fill_checkin(page: Page, blow_ups: int, note: str = "") -> None:
     question(page, "checkin.pauses").locator("input").fill("2")
     question(page, "checkin.self-worth").locator("input[type=radio]").nth(2).check()
     question(page, "checkin.curiosity").locator("input[type=radio]").nth(1).check()
-    question(page, "checkin.risk.thoughts").get_by_label("No", exact=True).check()
+    question(page, "checkin.repairs").locator("input[type=radio]").first.check()
+    question(page, "checkin.risk.self-harm-thoughts").get_by_label("No", exact=True).check()
+    question(page, "checkin.risk.suicide-thoughts").get_by_label("No", exact=True).check()
     question(page, "checkin.risk.acted").get_by_label("No", exact=True).check()
     if note:
         question(page, "checkin.emotions-note").locator("textarea").fill(note)
