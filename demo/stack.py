@@ -113,8 +113,10 @@ class Stack:
             self.iss = f"{self.sandbox_base}/fhir"
             self.launch_page = f"{self.sandbox_base}/"
             self.portal_page = f"{self.sandbox_base}/portal/"
-            sandbox_server.serve(self._sandbox_app())
-            app_server.serve(self._app())
+            self.sandbox_app = self._sandbox_app()
+            self.app = self._app()
+            sandbox_server.serve(self.sandbox_app)
+            app_server.serve(self.app)
         except BaseException:
             self.stop()
             raise

@@ -201,6 +201,8 @@ class Policy:
         if kind == "bundle":
             raise Refused("a Bundle is checked entry by entry", 500)
         rtype = interaction.resource_type or "*"
+        if kind == "read" and self._own_user(rtype, interaction.resource_id):
+            return []
         mode = self.mode(rtype, _LETTER_FOR[kind])
         if mode == "user":
             return []
@@ -238,6 +240,11 @@ class Policy:
             return [interaction.path]
         return []
 
+    def _own_user(self, rtype: str, rid: Any) -> bool:
+        """The signed-in user's own resource, which the ``fhirUser`` scope lets the app read."""
+        return ("fhirUser" in self.granted.scopes and rtype == "Practitioner"
+                and bool(self.context.practitioner) and rid == self.context.practitioner)
+
     def _search_names_patient(self, rtype: str, params: tuple[tuple[str, str], ...]) -> None:
         patient = self.context.patient
         names = ("_id",) if rtype == "Patient" else _PATIENT_PARAMS
@@ -267,7 +274,7 @@ class Policy:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             return True
         rtype = resource["resourceType"]
-        if rtype in ("OperationOutcome", "Bundle"):
+        if rtype in ("OperationOutcome", "Bundle") or self._own_user(rtype, resource.get("id")):
             return True
         contexts = self.granted.contexts_for(rtype, "read") | self.granted.contexts_for(rtype, "search")
         if "user" in contexts:

@@ -16,6 +16,8 @@ SANDBOX_UPSTREAM_TIMEOUT (connect, read) seconds for requests to the upstream se
 SANDBOX_CDS_SERVICES     base URL of a CDS Hooks service provider (its /cds-services is called
                          when a chart is opened); none by default
 SANDBOX_CDS_TIMEOUT      (connect, read) seconds the chart waits for a CDS service
+SANDBOX_LIMITS           what this EHR does not take: no-transaction, no-conditional-create,
+                         v1-scopes, read-only (see ``limits``); default none
 SANDBOX_STORE            an :class:`ehr_sandbox.store.Store` to use (tests pass one
                          with a fake clock); a fresh one otherwise
 """
@@ -54,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "SANDBOX_UPSTREAM_TIMEOUT": (5.0, 60.0),
     "SANDBOX_CDS_SERVICES": None,
     "SANDBOX_CDS_TIMEOUT": (3.0, 10.0),
+    "SANDBOX_LIMITS": (),
 }
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request
 
+from ehr_sandbox import limits
 from ehr_sandbox import scopes as scope_rules
 from ehr_sandbox.config import SUPPORTED_SCOPES, Client
 from ehr_sandbox.directory import people
@@ -117,7 +118,7 @@ def authorize():
     if not _same_base(args.get("aud"), sb.fhir_base):
         return _back(redirect_uri, state, error="invalid_request",
                      error_description=f"aud must be {sb.fhir_base}")
-    granted = scope_rules.grant(args.get("scope", "").split(), client.scopes)
+    granted = limits.grant_scopes(scope_rules.grant(args.get("scope", "").split(), client.scopes))
     request_record = {
         "client_id": client.client_id,
         "redirect_uri": redirect_uri,

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, request
 
+from ehr_sandbox import limits
 from ehr_sandbox.access import Interaction, Policy, Refused, classify, entry_interaction, outcome
 from ehr_sandbox.scopes import Granted
 from ehr_sandbox.services import Sandbox, sandbox
@@ -86,6 +87,7 @@ def fhir(path: str):
             interaction = Interaction("search", interaction.resource_type,
                                       params=tuple(params) + tuple(request.form.items(multi=True)))
         body = _json_body(interaction)
+        limits.check_request(request.method, path, params, request.headers, body)
         only = None
         if interaction.kind == "bundle":
             checks, only = _check_bundle(sb, policy, body)
@@ -178,6 +180,7 @@ def _json_out(sb: Sandbox, text: str, metadata: bool, policy: Policy | None, gra
         return text
     if metadata:
         _add_security(sb, body)
+        limits.limit_capability(body)
         return json.dumps(body, ensure_ascii=False)
     if policy is None or interaction is None:
         return text

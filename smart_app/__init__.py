@@ -37,8 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     patient_context.init_app(app)
+    from smart_app.user import signed_in_as
 
-    from smart_app import cds_hooks, dashboard, follow_up, forms, launch, patient_access, patient_copy, patient_forms, patient_portal
+    app.jinja_env.globals["signed_in_as"] = signed_in_as
+
+    from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, launch, patient_access, patient_copy,
+                           patient_forms, patient_portal)
 
     patient_access.init_app(app)
     app.register_blueprint(launch.bp)
@@ -50,4 +54,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(patient_portal.bp)
     app.register_blueprint(patient_forms.bp)
     app.register_blueprint(cds_hooks.bp)
+    app.register_blueprint(client_auth.bp)
     return app

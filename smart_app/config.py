@@ -7,7 +7,10 @@ MBT_SECRET_KEY        signs the session cookie (which holds only an opaque id) a
 MBT_SECRET_KEY_PREVIOUS  optional: earlier secret keys (comma-separated), still accepted to
                       decrypt sessions after a rotation
 MBT_CLIENT_ID         the app's client id at the EHR's authorization server
-MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic)
+MBT_CLIENT_SECRET     optional: makes the app a confidential client (client_secret_basic or _post)
+MBT_CLIENT_KEY        optional: a PEM private key (or MBT_CLIENT_KEY_FILE, a path) for private_key_jwt
+MBT_CLIENT_KEY_ALG    optional: RS384 or ES384 (default: from the key); MBT_CLIENT_KEY_ID its kid
+MBT_CLIENT_AUTH       optional: the one method to use; default: the first the server advertises
 MBT_ALLOWED_ISSUERS   comma-separated FHIR base URLs the app may be launched from
 MBT_EMERGENCY_LINE    what clinicians are told to call, e.g. "988; 911 for emergencies"
 MBT_EMERGENCY_TEL     optional: the number a patient's phone dials (default: the first number in the line)
@@ -64,6 +67,11 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_SECRET_KEYS_PREVIOUS": split_list(env.get("MBT_SECRET_KEY_PREVIOUS")),
         "MBT_CLIENT_ID": env.get("MBT_CLIENT_ID", "fhir-mbt"),
         "MBT_CLIENT_SECRET": env.get("MBT_CLIENT_SECRET") or None,
+        "MBT_CLIENT_KEY": env.get("MBT_CLIENT_KEY") or None,
+        "MBT_CLIENT_KEY_FILE": env.get("MBT_CLIENT_KEY_FILE") or None,
+        "MBT_CLIENT_KEY_ALG": env.get("MBT_CLIENT_KEY_ALG") or None,
+        "MBT_CLIENT_KEY_ID": env.get("MBT_CLIENT_KEY_ID") or None,
+        "MBT_CLIENT_AUTH": env.get("MBT_CLIENT_AUTH") or None,
         "MBT_ALLOWED_ISSUERS": [i.rstrip("/") for i in split_list(env.get("MBT_ALLOWED_ISSUERS"))],
         "MBT_EMERGENCY_LINE": env.get("MBT_EMERGENCY_LINE", DEFAULT_EMERGENCY_LINE),
         "MBT_EMERGENCY_TEL": env.get("MBT_EMERGENCY_TEL") or None,

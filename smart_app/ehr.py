@@ -21,13 +21,13 @@ from fhir_mbt.smart import (
     LAUNCH_PATIENT,
     ONLINE_ACCESS,
     OPENID,
-    ClientSecretBasic,
     PendingAuthorization,
     SmartClient,
     TokenSet,
     resource_scope,
     scope_string,
 )
+from smart_app.client_auth import client_auths
 
 __all__ = ["EHR_SCOPES", "STANDALONE_SCOPES", "smart_client", "tokens", "store_tokens", "start_launch", "launch_id",
            "fhir", "can", "clear"]
@@ -61,7 +61,7 @@ def smart_client() -> SmartClient:
             # Without MBT_REDIRECT_URI the URI follows the Host header; do not let it grow this cache.
             clients.clear()
         cfg = current_app.config
-        auth = ClientSecretBasic(cfg["MBT_CLIENT_ID"], cfg["MBT_CLIENT_SECRET"]) if cfg["MBT_CLIENT_SECRET"] else None
+        auth = client_auths(cfg)
         client = clients[uri] = SmartClient(
             client_id=cfg["MBT_CLIENT_ID"],
             redirect_uri=uri,

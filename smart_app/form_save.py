@@ -15,7 +15,9 @@ What was written is never guessed (see ``saving``):
   of that record, so a correction is never dropped;
 - a version conflict whose stored version says what this save says (a double
   click) is "already saved"; any other is shown, never overwritten;
-- a second completed record of the same occasion is asked about first.
+- a second completed record of the same occasion is asked about first;
+- on a server without transactions (see ``write_plans``) a save that stopped
+  part-way says what was stored, and saving again completes it.
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ import logging
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from fhir_mbt.client import FhirError, MalformedResponse, Timeout, Unauthorized, VersionConflict
+from fhir_mbt.client import FhirError, MalformedResponse, PartialWrite, Timeout, Unauthorized, VersionConflict
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.validate import validate_response
 from fhir_mbt.errors import ContentNotFound
-from smart_app import ehr, saving, submissions
+from smart_app import ehr, saving, submissions, user, write_plans
 from smart_app.errors import page
 from smart_app.patient_context import banner
 from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
@@ -76,7 +78,8 @@ def questionnaire_for(qid: str) -> dict:
 
 
 def can_write() -> bool:
-    return ehr.can("QuestionnaireResponse", "create") and ehr.can("Observation", "create")
+    """Whether the response may be written; its Observations and Provenance follow when they may be too."""
+    return ehr.can("QuestionnaireResponse", "create")
 
 
 def _now() -> str:
@@ -110,11 +113,7 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
 
 
 def _author() -> dict | None:
-    user = g.tokens.fhir_user
-    if not user:
-        return None
-    parts = user.rstrip("/").split("/")
-    return {"reference": "/".join(parts[-2:])} if len(parts) >= 2 else None
+    return user.author()
 
 
 def _response(questionnaire: dict, items: list[dict], status: str, submission_id: str, base: dict | None) -> dict:
@@ -214,8 +213,10 @@ def save(t: Target):
         first["ifMatch"] = f'W/"{t.version}"'
     elif "ifNoneExist" in first:
         first["ifNoneExist"] += f"&subject=Patient/{g.tokens.patient}"
-    return _send(t, result.response, lambda: saving.transaction_written(g.fhir.transaction(bundle)), again,
-                 success="Amendment saved." if amending else "Saved.")
+    writes = write_plans.learn(g.fhir, g.tokens.issuer)
+    bundle, left_out = write_plans.prepare(bundle, writes)
+    return _send(t, result.response, lambda: saving.transaction_written(write_plans.send(g.fhir, bundle, writes)),
+                 again, success=("Amendment saved." if amending else "Saved.") + write_plans.left_out_message(left_out))
 
 
 def _same_event(response: dict) -> list[dict]:
@@ -248,6 +249,9 @@ def _send(t: Target, response: dict, write, again, *, success):
         return _settle(t, response, again, success, failure=None)
     except Unauthorized:
         raise Hold()
+    except PartialWrite as exc:
+        log.warning("saving stopped part-way: %s", type(exc.cause).__name__)
+        return again({}, [write_plans.partial_message(exc)], status=502, outcome="partial")
     except saving.AMBIGUOUS as exc:
         log.warning("saving may have failed: %s", type(exc).__name__)
         return _settle(t, response, again, success, failure=exc)

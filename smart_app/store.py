@@ -187,7 +187,8 @@ class ServerSideSessionInterface(SessionInterface):
         if not session:
             if not session.new:
                 self.store.delete(session.sid)
-                response.delete_cookie(name, domain=domain, path=path, secure=True, samesite="None")
+                response.delete_cookie(name, domain=domain, path=path, secure=True, samesite="None",
+                                       partitioned=True)
             return
         lifetime = app.config["MBT_SESSION_LIFETIME"]
         if session.modified or session.new or previous:
@@ -200,6 +201,8 @@ class ServerSideSessionInterface(SessionInterface):
             httponly=True,
             secure=True,
             samesite="None",
+            # CHIPS: a browser blocking third-party cookies still keeps it inside the EHR's iframe.
+            partitioned=True,
             domain=domain,
             path=path,
         )

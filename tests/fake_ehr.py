@@ -47,6 +47,9 @@ class FakeEhr:
         self.refresh_reused = 0
         self.refreshes = 0
         self._used_refresh: set[str] = set()
+        #: What this server takes (its CapabilityStatement says the same): turn off to play a lesser EHR.
+        self.transactions = True
+        self.conditional_create = True
         self._register()
 
     # --- authorization server ---------------------------------------------------
@@ -200,6 +203,10 @@ class FakeEhr:
         path = parts.path[len(urlsplit(self.iss).path):].strip("/")
         query = parse_qs(parts.query)
         data = json.loads(body) if body else None
+        if method == "GET" and path == "metadata":
+            return 200, self.capability_statement(), {}
+        if method == "POST" and path == "" and data.get("type") == "transaction" and not self.transactions:
+            return 405, _outcome("not-supported", "transactions are not supported"), {}
         if method == "POST" and path == "":
             result = self._bundle(data)
             return result.pop("_status", 200), result, {}
@@ -211,11 +218,32 @@ class FakeEhr:
             return 200, res, {"ETag": f'W/"{res["meta"]["versionId"]}"'}
         if method == "GET" and len(segments) == 1:
             return 200, self._search(segments[0], query), {}
+        if method == "PUT" and len(segments) == 1 and parts.query:
+            if not self.conditional_create:
+                return 400, _outcome("not-supported", "conditional update is not supported"), {}
+            matches = [r for r in self.of_type(segments[0]) if self._matches(r, query)]
+            rid = matches[0]["id"] if matches else str(uuid.uuid4())
+            return self._update(segments[0], rid, data, headers.get("If-Match"))
         if method == "PUT" and len(segments) == 2:
             return self._update(segments[0], segments[1], data, headers.get("If-Match"))
         if method == "POST" and len(segments) == 1:
+            if headers.get("If-None-Exist") and not self.conditional_create:
+                return 400, _outcome("not-supported", "conditional create is not supported"), {}
             return self._create(data, headers.get("If-None-Exist"))
         return 400, _outcome("not-supported", f"{method} {path}"), {}
+
+    def capability_statement(self) -> dict:
+        types = ["Patient", "QuestionnaireResponse", "Observation", "Provenance"]
+        return {
+            "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
+            "rest": [{
+                "mode": "server",
+                "interaction": [{"code": "transaction"}] if self.transactions else [],
+                "resource": [{"type": t, "interaction": [{"code": c} for c in ("read", "search-type", "create", "update")],
+                              "conditionalCreate": self.conditional_create, "conditionalUpdate": self.conditional_create,
+                              "updateCreate": True} for t in types],
+            }],
+        }
 
     def _matches(self, res: dict, query: dict) -> bool:
         for name, values in query.items():

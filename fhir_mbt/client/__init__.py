@@ -20,6 +20,7 @@ from fhir_mbt.client._errors import (
     InvalidResource,
     MalformedResponse,
     PageLimitExceeded,
+    PartialWrite,
     RateLimited,
     RequestRejected,
     ResourceGone,
@@ -30,11 +31,18 @@ from fhir_mbt.client._errors import (
     Unauthorized,
     VersionConflict,
 )
+from fhir_mbt.client._plans import CONDITIONAL, SEARCH, TRANSACTION, ServerWrites, write_bundle
 from fhir_mbt.client._result import WriteResult
 from fhir_mbt.client._retry import RetryPolicy
 
 __all__ = [
     "FhirClient",
+    "ServerWrites",
+    "PartialWrite",
+    "write_bundle",
+    "TRANSACTION",
+    "CONDITIONAL",
+    "SEARCH",
     "DEFAULT_TIMEOUT",
     "FHIR_JSON",
     "Auth",

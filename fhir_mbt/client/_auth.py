@@ -66,6 +66,7 @@ class BearerAuth:
         self._clock = clock
         self._lock = threading.Lock()
         self.refresh_error: FhirMbtError | None = None
+        self._tried: str | None = None
 
     @property
     def token_set(self) -> Any:
@@ -73,7 +74,7 @@ class BearerAuth:
         return self._token_set
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._refresher is not None and self._is_expired():
+        if self._refresher is not None and self._is_expired() and self._tried != self._token_set.access_token:
             log.info("access token expired; refreshing before the request")
             self.refresh()
         request.headers["Authorization"] = f"Bearer {self._token_set.access_token}"
@@ -84,9 +85,14 @@ class BearerAuth:
         return bool(expired(self._clock(), self._leeway)) if callable(expired) else False
 
     def refresh(self) -> bool:
+        """Refresh once for the current token: a second call for the same one does nothing."""
         if self._refresher is None:
             return False
         with self._lock:
+            current = getattr(self._token_set, "access_token", None)
+            if current is not None and current == self._tried:
+                return False
+            self._tried = current
             try:
                 self._token_set = self._refresher(self._token_set)
             except FhirMbtError as exc:

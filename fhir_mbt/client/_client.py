@@ -210,6 +210,17 @@ class FhirClient:
         response = self._send("PUT", join(self.base_url, resource_type, id), body=resource, headers=headers)
         return self._write_result(response)
 
+    def conditional_update(self, resource: Mapping[str, Any], query: str, *,
+                           if_match: str | int | None = None) -> WriteResult:
+        """``PUT [base]/[type]?query``: update the one match, or create when there is none."""
+        resource_type = _resource_type(resource)
+        headers = {"Prefer": "return=representation"}
+        if if_match is not None:
+            headers["If-Match"] = _etag(if_match)
+        url = join(self.base_url, resource_type) + "?" + query
+        response = self._send("PUT", url, body={k: v for k, v in resource.items() if k != "id"}, headers=headers)
+        return self._write_result(response)
+
     def delete(self, resource_type: str, id: str) -> WriteResult:
         response = self._send("DELETE", join(self.base_url, check_type(resource_type), check_id(id)))
         return self._write_result(response)

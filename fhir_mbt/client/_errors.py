@@ -14,7 +14,8 @@
         │   └── RateLimited                429 still there after the retries
         ├── ServerError                    5xx still there after the retries
         ├── MalformedResponse(ValueError)  a success answer that is not the FHIR JSON expected
-        └── PageLimitExceeded              a search has more pages than the client follows
+        ├── PageLimitExceeded              a search has more pages than the client follows
+        └── PartialWrite                   a write plan of single requests stopped part-way
 
 Every error carries the ``requests.Response`` it came from (``None`` for
 transport errors) and the OperationOutcome the server sent, when it sent one.
@@ -45,6 +46,7 @@ __all__ = [
     "ServerError",
     "MalformedResponse",
     "PageLimitExceeded",
+    "PartialWrite",
     "error_for_response",
     "operation_outcome",
 ]
@@ -187,3 +189,18 @@ def error_for_response(response: requests.Response) -> FhirError | None:
     if detail:
         message = f"{message}: {detail}"
     return cls(message, response=response, outcome=outcome)
+
+
+class PartialWrite(FhirError):
+    """A plan of single requests stopped part-way; ``stored`` names what was written.
+
+    Running the same Bundle again completes it (every entry is idempotent).
+    """
+
+    def __init__(self, message: str, *, stored: list[str], missing: list[str], cause: FhirError,
+                 answer: dict[str, Any]):
+        super().__init__(message, response=getattr(cause, "response", None))
+        self.stored = stored
+        self.missing = missing
+        self.cause = cause
+        self.answer = answer

@@ -1,7 +1,8 @@
 """What an answer becomes in an Observation: profile, value, times, references.
 
 An answer's value maps to an Observation value (integer and decimal to a
-UCUM ``valueQuantity`` unless the profile wants ``valueInteger``, Coding to
+UCUM ``valueQuantity``, in the item's ``questionnaire-unit`` when it has one;
+an integer without a unit stays ``valueInteger`` where the profile wants it), Coding to
 ``valueCodeableConcept``, and so on); the project profile an Observation
 claims is the one whose code ValueSet holds the item's code.
 """
@@ -127,7 +128,7 @@ def observation_value(key: str, value: Any, defn: ItemDef, profile: ObservationP
         if value.get("display"):
             concept["text"] = value["display"]
         return "valueCodeableConcept", concept
-    if key == "valueInteger" and profile is not None and not profile.allows("valueQuantity"):
+    if key == "valueInteger" and not defn.unit and profile is not None and not profile.allows("valueQuantity"):
         return "valueInteger", value
     if key in ("valueInteger", "valueDecimal"):
         return "valueQuantity", _quantity(value, defn)

@@ -9,7 +9,8 @@
 
 Discovery (well-known document, CapabilityStatement fallback), issuer
 allowlist, PKCE S256 and state, v2 scopes (v1 grants read too), public and
-confidential clients (``client_secret_basic``, ``private_key_jwt``), the
+confidential clients (``client_secret_basic``, ``client_secret_post``,
+``private_key_jwt``; each server's advertised methods pick one), the
 launch context with fhirContext, id_token verification and refresh. Errors
 come from one tree, see :mod:`._errors`.
 """
@@ -20,8 +21,11 @@ from fhir_mbt.smart._client_auth import (
     CLIENT_ASSERTION_TYPE,
     ClientAuth,
     ClientSecretBasic,
+    ClientSecretPost,
     PrivateKeyJwt,
     PublicClient,
+    choose_client_auth,
+    public_jwks,
 )
 from fhir_mbt.smart._discovery import OAUTH_URIS, SmartConfiguration, discover
 from fhir_mbt.smart._errors import (
@@ -75,7 +79,10 @@ __all__ = [
     "ClientAuth",
     "PublicClient",
     "ClientSecretBasic",
+    "ClientSecretPost",
     "PrivateKeyJwt",
+    "choose_client_auth",
+    "public_jwks",
     "CLIENT_ASSERTION_TYPE",
     "TokenSet",
     "LaunchContext",

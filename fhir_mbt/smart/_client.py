@@ -15,16 +15,16 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import requests
 
 from fhir_mbt.smart._authorize import PendingAuthorization, authorization_request, read_callback
-from fhir_mbt.smart._client_auth import ClientAuth, PublicClient
+from fhir_mbt.smart._client_auth import ClientAuth, PublicClient, choose_client_auth
 from fhir_mbt.smart._discovery import SmartConfiguration, discover
-from fhir_mbt.smart._errors import DiscoveryError
+from fhir_mbt.smart._errors import DiscoveryError, IdTokenInvalid
 from fhir_mbt.smart._http import DEFAULT_TIMEOUT
-from fhir_mbt.smart._id_token import IdTokenClaims, JwksCache, verify_id_token
+from fhir_mbt.smart._id_token import IdTokenClaims, JwksCache, verify_id_token, verify_refreshed_id_token
 from fhir_mbt.smart._issuers import IssuerAllowlist
 from fhir_mbt.smart._scopes import scope_string
 from fhir_mbt.smart._token_endpoint import exchange_code, refresh_tokens
@@ -49,7 +49,7 @@ class SmartClient:
         redirect_uri: str,
         scope: str | Iterable[str],
         issuers: IssuerAllowlist | Iterable[str],
-        client_auth: ClientAuth | None = None,
+        client_auth: ClientAuth | Sequence[ClientAuth] | None = None,
         session: requests.Session | None = None,
         timeout: Any = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
@@ -62,9 +62,15 @@ class SmartClient:
         self.redirect_uri = redirect_uri
         self.scope = scope if isinstance(scope, str) else scope_string(scope)
         self.issuers = issuers if isinstance(issuers, IssuerAllowlist) else IssuerAllowlist(issuers)
-        self.client_auth = client_auth if client_auth is not None else PublicClient(client_id)
-        if self.client_auth.client_id != client_id:
+        if client_auth is None:
+            client_auth = PublicClient(client_id)
+        auths = tuple(client_auth) if isinstance(client_auth, (list, tuple)) else (client_auth,)
+        if not auths or any(a.client_id != client_id for a in auths):
             raise ValueError("client_auth is for another client_id")
+        #: The methods the app can use, in order of preference; each server's advertised
+        #: methods pick one (see :meth:`auth_for`).
+        self.client_auths = auths
+        self.client_auth = auths[0]
         if timeout is None:
             raise ValueError("a timeout is required")
         self.timeout = timeout
@@ -96,13 +102,18 @@ class SmartClient:
             self._configs[base] = (now, config)
         return config
 
+    def auth_for(self, config: SmartConfiguration) -> ClientAuth:
+        """The client authentication to use with this server: the first it advertises."""
+        return choose_client_auth(self.client_auths, config.token_endpoint_auth_methods_supported or ())
+
     def _check_client_auth(self, config: SmartConfiguration) -> None:
         methods = config.token_endpoint_auth_methods_supported
-        method = self.client_auth.method
+        auth = self.auth_for(config)
+        method = auth.method
         if methods and method != "none" and method not in methods:
             raise DiscoveryError(f"the server does not accept {method} client authentication")
         algs = config.token_endpoint_auth_signing_alg_values_supported
-        alg = getattr(self.client_auth, "alg", None)
+        alg = getattr(auth, "alg", None)
         if method == "private_key_jwt" and algs and alg not in algs:
             raise DiscoveryError(f"the server does not accept {alg} client assertions")
 
@@ -141,7 +152,7 @@ class SmartClient:
         config = self.discover(pending.iss)
         tokens = exchange_code(
             config,
-            self.client_auth,
+            self.auth_for(config),
             code=code,
             redirect_uri=pending.redirect_uri,
             code_verifier=pending.code_verifier,
@@ -155,11 +166,31 @@ class SmartClient:
     def refresh(self, tokens: TokenSet) -> TokenSet:
         """The next token set, from the refresh token of ``tokens``."""
         config = self.discover(tokens.issuer)
-        fresh = refresh_tokens(config, self.client_auth, tokens, session=self._session,
+        fresh = refresh_tokens(config, self.auth_for(config), tokens, session=self._session,
                                timeout=self.timeout, now=self._clock())
         if fresh.id_token and fresh.id_token != tokens.id_token:
-            fresh = self._with_identity(fresh, config)
+            fresh = self._refreshed_identity(tokens, fresh, config)
+        log.info("token refreshed for %s", tokens.issuer)
         return fresh
+
+    def _refreshed_identity(self, old: TokenSet, fresh: TokenSet, config: SmartConfiguration) -> TokenSet:
+        """``fresh`` with the identity of ``old``: a refreshed id_token never costs the access token.
+
+        One that verifies (leniently) is kept; one that does not is dropped
+        with a warning, and the first id_token stays.
+        """
+        kept = replace(fresh, context=replace(fresh.context, fhir_user=old.context.fhir_user))
+        try:
+            claims = verify_refreshed_id_token(fresh.id_token, config, client_id=self.client_id,
+                                               jwks=self._jwks)
+        except (IdTokenInvalid, DiscoveryError) as exc:
+            log.warning("refreshed id_token not used (%s); keeping the identity of the launch", exc)
+            return replace(kept, id_token=old.id_token)
+        user = claims.get("fhirUser") or claims.get("profile")
+        if user and old.context.fhir_user and user != old.context.fhir_user:
+            log.warning("refreshed id_token names another user; keeping the identity of the launch")
+            return replace(kept, id_token=old.id_token)
+        return kept
 
     def verify_id_token(self, id_token: str, config: SmartConfiguration) -> IdTokenClaims:
         return verify_id_token(id_token, config, client_id=self.client_id, jwks=self._jwks,

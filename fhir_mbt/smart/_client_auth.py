@@ -2,18 +2,22 @@
 
 Three ways, one shape: each adds to the form and headers of a token request.
 A public client only names itself (``client_id``; PKCE protects the code).
-``client_secret_basic`` sends the secret in an HTTP Basic header.
-``private_key_jwt`` signs a short assertion (RS384 or ES384) whose audience
+``client_secret_basic`` sends the secret in an HTTP Basic header, its
+parts form-urlencoded first as RFC 6749 section 2.3.1 says; since many
+servers do not decode them, a refusal is retried once with the raw secret
+(:meth:`ClientSecretBasic.fallback`). ``client_secret_post`` sends the
+secret in the form. ``private_key_jwt`` signs a short assertion (RS384 or ES384) whose audience
 is the token endpoint, so a captured assertion is useless elsewhere and soon.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, MutableMapping, Protocol
+from typing import Any, Callable, MutableMapping, Protocol, Sequence
 from urllib.parse import quote
 
 import jwt
@@ -24,7 +28,10 @@ __all__ = [
     "ClientAuth",
     "PublicClient",
     "ClientSecretBasic",
+    "ClientSecretPost",
     "PrivateKeyJwt",
+    "choose_client_auth",
+    "public_jwks",
     "CLIENT_ASSERTION_TYPE",
     "MAX_ASSERTION_LIFETIME",
 ]
@@ -64,11 +71,37 @@ class ClientSecretBasic:
 
     client_id: str
     client_secret: str = field(repr=False)
+    encoded: bool = True
     method: str = field(default="client_secret_basic", init=False)
 
     def apply(self, data, headers, token_endpoint) -> None:
-        pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
+        if self.encoded:
+            pair = f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}"
+        else:
+            pair = f"{self.client_id}:{self.client_secret}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+    def fallback(self) -> "ClientSecretBasic | None":
+        """The same credentials not urlencoded, for servers that do not decode them (if that differs)."""
+        if not self.encoded:
+            return None
+        plain = f"{self.client_id}:{self.client_secret}"
+        if plain == f"{quote(self.client_id, safe='')}:{quote(self.client_secret, safe='')}":
+            return None
+        return ClientSecretBasic(self.client_id, self.client_secret, encoded=False)
+
+
+@dataclass(frozen=True)
+class ClientSecretPost:
+    """A confidential client sending its shared secret in the form (RFC 6749 section 2.3.1)."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    method: str = field(default="client_secret_post", init=False)
+
+    def apply(self, data, headers, token_endpoint) -> None:
+        data["client_id"] = self.client_id
+        data["client_secret"] = self.client_secret
 
 
 def _load_key(key: Any) -> Any:
@@ -127,3 +160,26 @@ class PrivateKeyJwt:
     def apply(self, data, headers, token_endpoint) -> None:
         data["client_assertion_type"] = CLIENT_ASSERTION_TYPE
         data["client_assertion"] = self.assertion(token_endpoint)
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half, as a JWK to register with the EHR (or serve at a JWKS URL)."""
+        algo = jwt.algorithms.RSAAlgorithm if self.alg == "RS384" else jwt.algorithms.ECAlgorithm
+        jwk = json.loads(algo.to_jwk(self.private_key.public_key()))
+        jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
+        return jwk
+
+
+def public_jwks(auths: Any) -> dict[str, Any]:
+    """The JWKS of the keys among ``auths`` (for the app's public JWKS URL)."""
+    return {"keys": [a.public_jwk() for a in auths if isinstance(a, PrivateKeyJwt)]}
+
+
+def choose_client_auth(candidates: Sequence[ClientAuth], advertised: Sequence[str]) -> ClientAuth:
+    """The first of ``candidates`` whose method the server advertises (the first if it says nothing)."""
+    if not candidates:
+        raise ValueError("no client authentication configured")
+    if advertised:
+        for auth in candidates:
+            if auth.method == "none" or auth.method in advertised:
+                return auth
+    return candidates[0]

@@ -7,6 +7,12 @@ the ``issuer`` the server publishes, audience our ``client_id``, and not
 expired. Only asymmetric algorithms are accepted: ``none`` and the HMAC
 family would let anyone who knows the client id mint one. Expiry is checked
 against the injected clock, with a small leeway for clock skew.
+
+An id_token returned by a refresh is optional in SMART, and EHRs send it
+with fewer claims (no ``aud``, no ``fhirUser``) or not at all. The identity
+comes from the first, fully verified one; a refreshed one is only checked
+for what it does carry (signature, and issuer if present), see
+:func:`verify_refreshed_id_token`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from fhir_mbt.smart._discovery import SmartConfiguration
 from fhir_mbt.smart._errors import IdTokenInvalid
 from fhir_mbt.smart._http import get, json_object
 
-__all__ = ["JwksCache", "verify_id_token", "ALLOWED_ALGORITHMS", "IdTokenClaims"]
+__all__ = ["JwksCache", "verify_id_token", "verify_refreshed_id_token", "ALLOWED_ALGORITHMS", "IdTokenClaims"]
 
 log = logging.getLogger("fhir_mbt.smart")
 
@@ -147,3 +153,51 @@ def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
         raise IdTokenInvalid("id_token is issued in the future")
     if nbf is not None and nbf > now + leeway:
         raise IdTokenInvalid("id_token is not valid yet")
+
+
+def verify_refreshed_id_token(
+    id_token: str,
+    config: SmartConfiguration,
+    *,
+    client_id: str,
+    jwks: JwksCache,
+) -> dict[str, Any]:
+    """The claims of an id_token from a refresh, checked leniently.
+
+    The signature must verify with the server's key and an ``iss``, if
+    present, must be the server's issuer; an ``aud``, if present, must name
+    this client. Missing claims and expiry are not held against it: the
+    access token next to it is what matters, and the identity was taken
+    from the first id_token. :class:`IdTokenInvalid` when what is there is
+    wrong.
+    """
+    if not config.jwks_uri:
+        raise IdTokenInvalid("the server publishes no jwks_uri to verify an id_token with")
+    try:
+        header = jwt.get_unverified_header(id_token)
+    except jwt.PyJWTError:
+        raise IdTokenInvalid("id_token is not a JWT") from None
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise IdTokenInvalid(f"id_token algorithm {alg!r} is not accepted")
+    key = jwks.key(config.jwks_uri, header.get("kid"))
+    if key.key_type != _FAMILY[alg[:2]]:
+        raise IdTokenInvalid("id_token algorithm does not match its key")
+    try:
+        claims = jwt.decode(
+            id_token,
+            key.key,
+            algorithms=[alg],
+            options={"verify_aud": False, "verify_iss": False, "verify_exp": False,
+                     "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise IdTokenInvalid(f"id_token rejected: {type(exc).__name__}") from None
+    if "iss" in claims and config.issuer and claims["iss"] != config.issuer:
+        raise IdTokenInvalid("refreshed id_token names another issuer")
+    audience = claims.get("aud")
+    if audience is not None:
+        names = audience if isinstance(audience, list) else [audience]
+        if client_id not in names:
+            raise IdTokenInvalid("refreshed id_token is for another client")
+    return claims

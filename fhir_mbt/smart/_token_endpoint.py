@@ -65,10 +65,18 @@ def _token_request(
     timeout: Any,
 ) -> tuple[dict[str, Any], requests.Response]:
     headers: dict[str, str] = {}
-    client_auth.apply(data, headers, config.token_endpoint)
-    response = post_form(session, config.token_endpoint, data, headers, timeout)
+    form = dict(data)
+    client_auth.apply(form, headers, config.token_endpoint)
+    response = post_form(session, config.token_endpoint, form, headers, timeout)
     if response.status_code != 200:
-        raise token_error(response)
+        error = token_error(response)
+        fallback = getattr(client_auth, "fallback", None)
+        retry = fallback() if isinstance(error, InvalidClient) and callable(fallback) else None
+        if retry is None:
+            raise error
+        # The secret has characters that urlencoding changes, and this server may not decode them.
+        log.info("client authentication refused; sending the secret once more without urlencoding")
+        return _token_request(config, retry, data, session, timeout)
     return json_object(response, MalformedTokenResponse, "token response"), response
 
 
@@ -120,7 +128,6 @@ def refresh_tokens(
     sent = fresh.context
     if sent.patient or sent.encounter or sent.fhir_context:
         context = replace(sent, fhir_user=context.fhir_user)
-    log.info("token refreshed for %s", tokens.issuer)
     return replace(
         fresh,
         refresh_token=fresh.refresh_token or tokens.refresh_token,

@@ -102,11 +102,18 @@ class TokenSet:
     refresh_token: str | None = field(default=None, repr=False)
     id_token: str | None = field(default=None, repr=False)
     context: LaunchContext = field(default_factory=LaunchContext)
+    issued_at: float | None = None
 
     def expired(self, now: float | None = None, leeway: float = 30.0) -> bool:
-        """True once the access token is (or within ``leeway`` seconds will be) expired."""
+        """True once the access token is (or within ``leeway`` seconds will be) expired.
+
+        The leeway is at most half the token's lifetime, so a token that
+        lives less than the leeway is not refreshed on every call.
+        """
         if self.expires_at is None:
             return False
+        if self.issued_at is not None:
+            leeway = min(leeway, max(0.0, self.expires_at - self.issued_at) / 2)
         return (time.time() if now is None else now) >= self.expires_at - leeway
 
     @property
@@ -127,6 +134,7 @@ class TokenSet:
             "refresh_token": self.refresh_token,
             "id_token": self.id_token,
             "context": self.context.to_dict(),
+            "issued_at": self.issued_at,
         }
 
     @classmethod
@@ -146,6 +154,7 @@ class TokenSet:
             refresh_token=data.get("refresh_token"),
             id_token=data.get("id_token"),
             context=context,
+            issued_at=data.get("issued_at"),
         )
 
 
@@ -230,4 +239,5 @@ def parse_token_response(
         refresh_token=_optional(body, "refresh_token", str, response),
         id_token=_optional(body, "id_token", str, response),
         context=replace(_read_context(body, response), extra=extra),
+        issued_at=now,
     )

@@ -12,6 +12,7 @@ def test_exported_names_are_pinned():
         "WriteResult", "RetryPolicy", "FhirError", "TransportError", "Timeout", "Unauthorized",
         "Forbidden", "ResourceNotFound", "ResourceGone", "VersionConflict", "InvalidResource",
         "RequestRejected", "RateLimited", "ServerError", "MalformedResponse", "PageLimitExceeded",
+        "PartialWrite", "ServerWrites", "write_bundle", "TRANSACTION", "CONDITIONAL", "SEARCH",
     ])
     assert all(hasattr(client, name) for name in client.__all__)
 
@@ -19,7 +20,7 @@ def test_exported_names_are_pinned():
 def test_every_error_derives_from_fhir_error_and_the_root():
     errors = [getattr(client, n) for n in client.__all__
               if inspect.isclass(getattr(client, n)) and issubclass(getattr(client, n), Exception)]
-    assert len(errors) == 14
+    assert len(errors) == 15
     assert all(issubclass(e, client.FhirError) and issubclass(e, FhirMbtError) for e in errors)
 
 

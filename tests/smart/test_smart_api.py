@@ -10,7 +10,7 @@ def test_exported_names_are_pinned():
     assert sorted(smart.__all__) == sorted([
         "SmartClient", "SmartConfiguration", "discover", "OAUTH_URIS", "IssuerAllowlist",
         "normalize_issuer", "PendingAuthorization", "authorization_request", "read_callback",
-        "states_match", "code_challenge", "ClientAuth", "PublicClient", "ClientSecretBasic",
+        "states_match", "code_challenge", "ClientAuth", "PublicClient", "ClientSecretBasic", "ClientSecretPost", "choose_client_auth", "public_jwks",
         "PrivateKeyJwt", "CLIENT_ASSERTION_TYPE", "TokenSet", "LaunchContext", "FhirContextItem",
         "IdTokenClaims", "GrantedScopes", "Scope", "parse_scope", "resource_scope", "scope_string",
         "LAUNCH", "LAUNCH_PATIENT", "LAUNCH_ENCOUNTER", "OPENID", "FHIR_USER", "ONLINE_ACCESS",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
+import responses
+
 from app_helpers import launch
-from fake_ehr import ISS
+from fake_ehr import AUTH, ISS
 
 
 def test_ehr_launch_end_to_end(client, ehr, example_data):
@@ -97,3 +103,45 @@ def test_dashboard_without_launch_says_what_to_do(client):
 
 def test_missing_iss(client):
     assert client.get("/launch").status_code == 400
+
+
+def test_session_cookie_is_partitioned_for_ehr_iframes(client, ehr, example_data):
+    cookie = launch(client, ehr).headers["Set-Cookie"]
+    assert "Partitioned" in cookie and "SameSite=None" in cookie and "Secure" in cookie
+
+
+def test_a_blocked_cookie_at_the_callback_is_explained_with_a_link_that_works(app, client, ehr, example_data):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    back = ehr.authorize(started.headers["Location"])
+    blocked = app.test_client()  # the iframe's browser sent no cookie back
+    answer = blocked.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "blocked this app" in text and "already used" not in text
+    link = re.search(r'href="([^"]+)" target="_blank"', text).group(1)
+    assert link.startswith("http://localhost/launch?iss=")
+    # The link starts a launch in the new window's own browsing context, which then completes.
+    started = blocked.get(link.replace("&amp;", "&").replace("http://localhost", ""))
+    assert started.status_code == 302
+    back = ehr.authorize(started.headers["Location"])
+    done = blocked.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    assert done.status_code == 302 and "/dashboard" in done.headers["Location"]
+
+
+@pytest.mark.parametrize("error, check", [
+    ("invalid_client", "MBT_CLIENT_ID"),
+    ("invalid_scope", "scopes"),
+    ("invalid_grant", "MBT_REDIRECT_URI"),
+])
+def test_oauth_errors_are_logged_with_their_description_and_explained(client, ehr, rsps, caplog, error, check):
+    started = client.get("/launch?" + urlencode({"iss": ISS, "launch": "abc"}))
+    back = ehr.authorize(started.headers["Location"])
+    rsps.replace(responses.POST, f"{AUTH}/token", status=400 if error != "invalid_client" else 401,
+                 body=json.dumps({"error": error, "error_description": f"said {error}"}),
+                 content_type="application/json")
+    with caplog.at_level(logging.WARNING):
+        answer = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and check in text and "administrator" in text
+    assert f"error={error}" in caplog.text and f"said {error}" in caplog.text
+    assert back["code"] not in caplog.text

@@ -12,6 +12,7 @@ import ca.uhn.fhir.jpa.config.HapiFhirLocalContainerEntityManagerFactoryBean;
 import ca.uhn.fhir.jpa.model.config.PartitionSettings;
 import ca.uhn.fhir.jpa.model.dialect.HapiFhirH2Dialect;
 import ca.uhn.fhir.jpa.subscription.channel.config.SubscriptionChannelConfig;
+import ca.uhn.fhir.jpa.term.TermReadSvcImpl;
 import jakarta.persistence.EntityManagerFactory;
 import org.apache.commons.dbcp2.BasicDataSource;
 import org.springframework.beans.factory.config.ConfigurableListableBeanFactory;
@@ -39,6 +40,14 @@ import javax.sql.DataSource;
 	ThreadPoolFactoryConfig.class
 })
 public class FhirServerConfig {
+
+	static {
+		// Hibernate Search is off (hibernate.search.enabled=false), but the terminology service decides
+		// whether to use it only from whether its full-text bean exists, which HapiJpaConfig always
+		// creates: ValueSet/$expand then failed with 500 "Hibernate Search was not initialized".
+		// This public switch makes it expand from the database tables instead.
+		TermReadSvcImpl.setForceDisableHibernateSearchForUnitTest(true);
+	}
 
 	@Bean
 	public JpaStorageSettings storageSettings() {
