@@ -223,7 +223,10 @@ class _Writer:
     def process(self, r: dict) -> list[dict]:
         _resolve_references(r, self.t.people, self.p)
         ident = f"urn:uuid:{uuid.uuid5(SYNTH_NAMESPACE, r['id'])}"
-        processed = process_response(r, index=self.index, identifier=ident, now=r["authored"])
+        # Checked as of the day it was written (dates "not in the future" are judged then), so a
+        # cohort may cover any window, past or ahead, with the same results.
+        as_of = dt.date.fromisoformat(r["authored"][:10]) + dt.timedelta(days=1)
+        processed = process_response(r, index=self.index, identifier=ident, now=r["authored"], today=as_of)
         return stored_resources(processed.bundle)
 
 

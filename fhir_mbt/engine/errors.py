@@ -36,6 +36,10 @@ class ResponseInvalid(ResponseError):
         more = "" if len(errors) <= 10 else f"\n... and {len(errors) - 10} more"
         super().__init__(f"{len(errors)} error(s) in the QuestionnaireResponse:\n" + "\n".join(lines) + more)
 
+    def __reduce__(self):
+        # Rebuilt from the outcome, so the error survives pickling (e.g. from a worker process).
+        return type(self), (self.outcome,)
+
 
 class ExtractionError(ResponseError):
     """Observations cannot be extracted from the response at all.
@@ -46,3 +50,6 @@ class ExtractionError(ResponseError):
     def __init__(self, message: str, problems: list[dict] | None = None):
         self.problems = list(problems or [])
         super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (self.args[0], self.problems)

@@ -32,3 +32,15 @@ def test_process_response_refuses_an_invalid_response():
     with pytest.raises(engine.ResponseInvalid) as info:
         engine.process_response(es.response([]), index=es.demo_index())
     assert info.value.outcome["issue"]
+
+
+def test_engine_errors_survive_pickling():
+    """A worker process (the synthetic cohort runs several) hands its error back intact."""
+    import pickle
+
+    outcome = {"resourceType": "OperationOutcome",
+               "issue": [{"severity": "error", "code": "value", "diagnostics": "bad", "expression": ["X"]}]}
+    again = pickle.loads(pickle.dumps(engine.ResponseInvalid(outcome)))
+    assert isinstance(again, engine.ResponseInvalid) and again.outcome == outcome and "bad" in str(again)
+    problem = pickle.loads(pickle.dumps(engine.ExtractionError("no", [{"diagnostics": "x"}])))
+    assert str(problem) == "no" and problem.problems == [{"diagnostics": "x"}]
