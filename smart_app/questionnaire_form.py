@@ -41,7 +41,7 @@ __all__ = [
     "field_errors",
 ]
 
-#: A display item with this code gets the site's crisis line shown beside it.
+#: A display item of this displayCategory gets the site's crisis line shown beside it.
 CRISIS_LINE_NOTICE = (terminology.CODE_SYSTEM, "crisis-line-notice")
 
 VALUE_KEYS = {
@@ -225,7 +225,8 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         read_only=bool(item.get("readOnly")),
         calculated=ext.has(item, ext.CALCULATED_EXPRESSION),
         hidden=ext.value_of(item, ext.HIDDEN) is True,
-        crisis_line=any((c.get("system"), c.get("code")) == CRISIS_LINE_NOTICE for c in item.get("code", ())),
+        crisis_line=any((c.get("system"), c.get("code")) == CRISIS_LINE_NOTICE
+                        for c in (ext.value_of(item, ext.DISPLAY_CATEGORY) or {}).get("coding", ())),
         enable_when=_enable_when(item),
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),

@@ -15,6 +15,7 @@ from fhir_mbt.errors import ContentError
 __all__ = [
     "CALCULATED_EXPRESSION",
     "CONSTRAINT",
+    "DISPLAY_CATEGORY",
     "CQF_CALCULATED_VALUE",
     "ENABLE_WHEN_EXPRESSION",
     "ENTRY_FORMAT",
@@ -59,6 +60,8 @@ REGEX = _CORE + "regex"
 MAX_DECIMAL_PLACES = _CORE + "maxDecimalPlaces"
 ITEM_CONTROL = _CORE + "questionnaire-itemControl"
 CONSTRAINT = _CORE + "questionnaire-constraint"
+#: What a display item is for (R4 forbids a ``code`` on display items; this extension says it instead).
+DISPLAY_CATEGORY = _CORE + "questionnaire-displayCategory"
 HIDDEN = _CORE + "questionnaire-hidden"
 ENTRY_FORMAT = _CORE + "entryFormat"
 #: On the value of minValue/maxValue: a bound computed when answering (SDC "cqf-calculatedValue").

@@ -253,3 +253,18 @@ def test_risk_levels_say_the_highest_fitting_level_applies():
 def test_mentalizing_profile_says_it_is_not_validated():
     description = shipped().get(terminology.questionnaire_url(terminology.MENTALIZING_PROFILE))["description"]
     assert "not been validated in published research" in description
+
+
+def test_no_display_item_carries_a_code():
+    """R4 que-3: a display item has no ``code``; what it is for goes in questionnaire-displayCategory."""
+    offenders = []
+
+    def walk(qid, items):
+        for item in items or ():
+            if item.get("type") == "display" and item.get("code"):
+                offenders.append((qid, item["linkId"]))
+            walk(qid, item.get("item"))
+
+    for q in shipped().resources("Questionnaire"):
+        walk(q["id"], q.get("item"))
+    assert offenders == []
