@@ -88,6 +88,21 @@ def _pick(keys: jwt.PyJWKSet, kid: str | None) -> jwt.PyJWK | None:
     return next((k for k in usable if k.key_id == kid), None)
 
 
+def _signing_key(id_token: str, jwks_uri: str, jwks: JwksCache):
+    """The accepted algorithm of ``id_token`` and the server's key for it (both id_token checks use this)."""
+    try:
+        header = jwt.get_unverified_header(id_token)
+    except jwt.PyJWTError:
+        raise IdTokenInvalid("id_token is not a JWT") from None
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise IdTokenInvalid(f"id_token algorithm {alg!r} is not accepted")
+    key = jwks.key(jwks_uri, header.get("kid"))
+    if key.key_type != _FAMILY[alg[:2]]:
+        raise IdTokenInvalid("id_token algorithm does not match its key")
+    return alg, key
+
+
 def verify_id_token(
     id_token: str,
     config: SmartConfiguration,
@@ -100,16 +115,7 @@ def verify_id_token(
     """The verified claims of ``id_token``; :class:`IdTokenInvalid` otherwise."""
     if not config.issuer or not config.jwks_uri:
         raise IdTokenInvalid("the server publishes no issuer and jwks_uri to verify an id_token with")
-    try:
-        header = jwt.get_unverified_header(id_token)
-    except jwt.PyJWTError:
-        raise IdTokenInvalid("id_token is not a JWT") from None
-    alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
-        raise IdTokenInvalid(f"id_token algorithm {alg!r} is not accepted")
-    key = jwks.key(config.jwks_uri, header.get("kid"))
-    if key.key_type != _FAMILY[alg[:2]]:
-        raise IdTokenInvalid("id_token algorithm does not match its key")
+    alg, key = _signing_key(id_token, config.jwks_uri, jwks)
     try:
         claims = jwt.decode(
             id_token,
@@ -173,16 +179,7 @@ def verify_refreshed_id_token(
     """
     if not config.jwks_uri:
         raise IdTokenInvalid("the server publishes no jwks_uri to verify an id_token with")
-    try:
-        header = jwt.get_unverified_header(id_token)
-    except jwt.PyJWTError:
-        raise IdTokenInvalid("id_token is not a JWT") from None
-    alg = header.get("alg")
-    if alg not in ALLOWED_ALGORITHMS:
-        raise IdTokenInvalid(f"id_token algorithm {alg!r} is not accepted")
-    key = jwks.key(config.jwks_uri, header.get("kid"))
-    if key.key_type != _FAMILY[alg[:2]]:
-        raise IdTokenInvalid("id_token algorithm does not match its key")
+    alg, key = _signing_key(id_token, config.jwks_uri, jwks)
     try:
         claims = jwt.decode(
             id_token,
