@@ -40,6 +40,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from smart_app.user import signed_in_as
 
     app.jinja_env.globals["signed_in_as"] = signed_in_as
+    from smart_app import local_time
+
+    app.jinja_env.filters["local_datetime"] = local_time.local_datetime
+    app.jinja_env.filters["local_date"] = local_time.local_date
 
     from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, launch, patient_access, patient_copy,
                            patient_forms, patient_portal)

@@ -27,14 +27,19 @@ MBT_CDS_SESSION_GAP_WEEKS  optional: weeks without an attended session before a 
 MBT_CDS_RFQ8_WEEKS    optional: weeks between RFQ-8 reviews (default 12)
 MBT_CDS_MAX_BODY      optional: largest hook request accepted, bytes (default 64 MiB: prefetch of years)
 MBT_PAGE_BUDGET       optional: seconds all FHIR calls of one page may take together (default 10)
+MBT_TIMEZONE          the service's time zone (IANA name, default UTC): dates and times are shown,
+                      and a new record's date defaults, in it
+MBT_SERVICE_NAME      the service's name on printed records (default "MBT service")
+MBT_SERVICE_CONTACT   optional: its contact line on printed records (address, telephone)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import zoneinfo
 
-__all__ = ["from_environment", "split_list", "cds_clients"]
+__all__ = ["from_environment", "split_list", "cds_clients", "timezone"]
 
 #: Seconds the FHIR calls of one page may take in all; gunicorn.conf.py's timeout is above it.
 PAGE_BUDGET = 10.0
@@ -56,6 +61,16 @@ def cds_clients(value: str | None) -> dict[str, str]:
             raise ValueError(f"MBT_CDS_CLIENTS: {pair!r} is not ISSUER=JWKS_URL")
         clients[issuer] = jwks
     return clients
+
+
+def timezone(value: str | None) -> str:
+    """An IANA time zone name, checked now so a typo stops the app at start, not on a page."""
+    name = (value or "UTC").strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"MBT_TIMEZONE: {name!r} is not a known time zone (e.g. Europe/London)") from exc
+    return name
 
 
 def from_environment(environ: dict | None = None) -> dict:
@@ -86,6 +101,9 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_CDS_RFQ8_WEEKS": int(env.get("MBT_CDS_RFQ8_WEEKS", 12)),
         "MBT_CDS_MAX_BODY": int(env.get("MBT_CDS_MAX_BODY", 64 * 1024 * 1024)),
         "MBT_PAGE_BUDGET": float(env.get("MBT_PAGE_BUDGET", PAGE_BUDGET)),
+        "MBT_TIMEZONE": timezone(env.get("MBT_TIMEZONE")),
+        "MBT_SERVICE_NAME": env.get("MBT_SERVICE_NAME") or "MBT service",
+        "MBT_SERVICE_CONTACT": env.get("MBT_SERVICE_CONTACT") or None,
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.
