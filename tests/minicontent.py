@@ -18,6 +18,8 @@ META = {
 }
 EXTRACT = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-observationExtract"
 OBSDEF_EXT = f"{BASE}/StructureDefinition/observation-definition"
+VERSION_ALGORITHM = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Questionnaire.versionAlgorithm[x]"
+SEMVER = {"url": VERSION_ALGORITHM, "valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "semver"}}
 
 MANIFEST = {
     "name": "test.demo",
@@ -64,6 +66,7 @@ def resources() -> dict[str, dict]:
     questionnaire = {
         "resourceType": "Questionnaire",
         "id": "demo",
+        "extension": [SEMVER],
         "url": f"{BASE}/Questionnaire/demo",
         **META,
         "name": "Demo",

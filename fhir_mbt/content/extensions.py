@@ -32,6 +32,7 @@ __all__ = [
     "SDC",
     "UNIT",
     "VARIABLE",
+    "VERSION_ALGORITHM",
     "calculated_value",
     "constraints",
     "extensions",
@@ -41,6 +42,7 @@ __all__ = [
     "value",
     "value_of",
     "variables",
+    "version_algorithm",
     "weight",
 ]
 
@@ -66,6 +68,11 @@ HIDDEN = _CORE + "questionnaire-hidden"
 ENTRY_FORMAT = _CORE + "entryFormat"
 #: On the value of minValue/maxValue: a bound computed when answering (SDC "cqf-calculatedValue").
 CQF_CALCULATED_VALUE = _CORE + "cqf-calculatedValue"
+#: R5's ``Questionnaire.versionAlgorithm[x]`` in R4: FHIR's cross-version extension. SDC (rule
+#: sdc-2) wants it wherever a Questionnaire has a ``version``; the value is a Coding of the
+#: version-algorithm code system (``semver``).
+VERSION_ALGORITHM = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Questionnaire.versionAlgorithm[x]"
+VERSION_ALGORITHM_SYSTEM = "http://hl7.org/fhir/version-algorithm"
 #: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
 ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")
 
@@ -94,6 +101,20 @@ def value_of(element: Mapping, url: str) -> Any:
     """Just the value of :func:`value` (None when absent)."""
     found = value(element, url)
     return found[1] if found else None
+
+
+def version_algorithm(resource: Mapping) -> str | None:
+    """How the resource's versions compare: the version-algorithm code (e.g. ``semver``), or for a
+    ``valueString`` the FHIRPath it holds; None when the extension is absent or has neither."""
+    found = value(resource, VERSION_ALGORITHM)
+    if found is None:
+        return None
+    key, given = found
+    if key == "valueCoding" and isinstance(given, Mapping) and given.get("system") == VERSION_ALGORITHM_SYSTEM:
+        return given.get("code") if isinstance(given.get("code"), str) else None
+    if key == "valueString" and isinstance(given, str):
+        return given
+    return None
 
 
 def observation_extract(element: Mapping) -> bool | None:

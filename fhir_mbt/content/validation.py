@@ -15,7 +15,8 @@ The rules:
 - ``file-name``      the file is named ``Type-id.json`` and matches the resource
 - ``canonical``      ``url`` is ``{base}/{Type}/{id}`` for the manifest's base
 - ``metadata``       version (the package's), status, publisher, date,
-                     description and copyright are present
+                     description and copyright are present; a Questionnaire's
+                     version comes with its versionAlgorithm (SDC's sdc-2), semver
 - ``duplicate``      no two resources share a canonical URL or Type/id
 - ``link-id``        linkIds are unique within a Questionnaire
 - ``code``           every code of a project CodeSystem used anywhere exists
@@ -245,6 +246,14 @@ def rule_metadata(index: ContentIndex, item: LoadedResource) -> Iterator[Problem
             item,
             f"{rtype}.version",
             f"version {res['version']!r} differs from the package version {manifest.version!r}",
+            "metadata",
+        )
+    if rtype == "Questionnaire" and res.get("version") and ext.version_algorithm(res) != "semver":
+        yield _problem(
+            item,
+            f"{rtype}.extension",
+            "a Questionnaire with a version needs the versionAlgorithm extension (R5 cross-version) "
+            "with the code semver: the package's versions are semantic versions (SDC rule sdc-2)",
             "metadata",
         )
 

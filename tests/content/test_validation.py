@@ -95,6 +95,20 @@ def test_version_must_be_the_package_version(tmp_path):
     assert "1.0.0" in problem.message
 
 
+@pytest.mark.parametrize("algorithm", [
+    None,
+    {"valueCoding": {"system": "http://hl7.org/fhir/version-algorithm", "code": "alpha"}},
+    {"valueCoding": {"system": "http://example.org/other", "code": "semver"}},
+    {"valueString": "true"},
+])
+def test_a_questionnaire_version_needs_the_semver_version_algorithm(tmp_path, algorithm):
+    def change(files):
+        files["Questionnaire-demo.json"]["extension"] = [{"url": mc.VERSION_ALGORITHM, **algorithm}] if algorithm else []
+
+    [problem] = only(problems_for(tmp_path, change), "metadata")
+    assert problem.location == "Questionnaire.extension" and "versionAlgorithm" in problem.message
+
+
 def test_duplicate_ids_are_reported(tmp_path):
     def change(files):
         files["examples/CodeSystem-demo.json"] = files["CodeSystem-demo.json"]

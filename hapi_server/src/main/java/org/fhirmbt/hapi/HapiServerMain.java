@@ -4,9 +4,12 @@ import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.hl7.fhir.common.hapi.validation.support.NpmPackageValidationSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.AnnotationConfigApplicationContext;
+
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Starts the HAPI FHIR JPA server (R4, embedded H2) in embedded Jetty, base URL
@@ -34,10 +37,12 @@ public final class HapiServerMain {
 				settings.port,
 				settings.jdbcUrl());
 
+		CompletableFuture<NpmPackageValidationSupport> validationPackages = ValidationPackages.loadInBackground();
 		AnnotationConfigApplicationContext appCtx = new AnnotationConfigApplicationContext();
 		appCtx.registerBean(ServerSettings.class, () -> settings);
 		appCtx.register(FhirServerConfig.class);
 		appCtx.refresh();
+		ValidationPackages.addTo(appCtx, validationPackages);
 
 		Server server = new Server();
 		ServerConnector connector = new ServerConnector(server);
