@@ -4,7 +4,6 @@ import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
-import org.hl7.fhir.common.hapi.validation.support.NpmPackageValidationSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.annotation.AnnotationConfigApplicationContext;
@@ -37,7 +36,7 @@ public final class HapiServerMain {
 				settings.port,
 				settings.jdbcUrl());
 
-		CompletableFuture<NpmPackageValidationSupport> validationPackages = ValidationPackages.loadInBackground();
+		CompletableFuture<PackageDefinitions> validationPackages = ValidationPackages.loadInBackground();
 		AnnotationConfigApplicationContext appCtx = new AnnotationConfigApplicationContext();
 		appCtx.registerBean(ServerSettings.class, () -> settings);
 		appCtx.register(FhirServerConfig.class);

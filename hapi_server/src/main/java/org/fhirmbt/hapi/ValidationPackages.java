@@ -4,11 +4,12 @@ import ca.uhn.fhir.context.FhirContext;
 import ca.uhn.fhir.context.support.DefaultProfileValidationSupport;
 import ca.uhn.fhir.context.support.IValidationSupport;
 import ca.uhn.fhir.jpa.validation.JpaValidationSupportChain;
-import org.hl7.fhir.common.hapi.validation.support.NpmPackageValidationSupport;
+import org.hl7.fhir.utilities.npm.NpmPackage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.context.ApplicationContext;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -26,15 +27,17 @@ import java.util.concurrent.ExecutionException;
  * shipped in the jar under {@code fhir-packages/} (listed, with their SHA-256, in
  * {@code fhir-packages/SHA256SUMS}) so that validation never fetches anything.
  *
- * <p>They are held in memory ({@link NpmPackageValidationSupport}) and added at the end of the JPA
- * validation chain: R4 core and what is stored on the server come first. Nothing is written to the
- * database, so a server on a data directory starts the same way every time. A package whose bytes
- * do not match its checksum stops the server.
+ * <p>They are read while Spring starts, on a thread of their own, into memory
+ * ({@link PackageDefinitions}: a definition is parsed when first asked for) and put in the JPA
+ * validation chain after what is stored on the server and before HAPI's built-in R4 definitions
+ * (see {@link #beforeCoreDefinitions}). Nothing is written to the database, so a server on a data
+ * directory starts the same way every time. A package whose bytes do not match its checksum stops
+ * the server.
  *
- * <p>The same support also answers {@code xver-paths-5.0.json} ({@code fhir-packages/}), the
- * table of R5 elements from which the validator defines R5 cross-version extensions
- * ({@code http://hl7.org/fhir/5.0/StructureDefinition/extension-...}) on the fly, as the HL7
- * validator does from the core packages; SDC's profiles slice on three of them.
+ * <p>{@code xver-paths-5.0.json} (also listed there) is the table of R5 elements from which the
+ * validator defines R5 cross-version extensions ({@code http://hl7.org/fhir/5.0/StructureDefinition/extension-...}),
+ * as the HL7 validator does from the core packages; {@link CrossVersionExtensions} answers their
+ * definitions from it. SDC's profiles slice on three of them.
  */
 final class ValidationPackages {
 
@@ -49,8 +52,8 @@ final class ValidationPackages {
 	 * Reads and checks every listed package on a thread of its own, so that it overlaps the start of
 	 * the Spring context (parsing the packages takes seconds); {@link #addTo} waits for it.
 	 */
-	static CompletableFuture<NpmPackageValidationSupport> loadInBackground() {
-		CompletableFuture<NpmPackageValidationSupport> retVal = new CompletableFuture<>();
+	static CompletableFuture<PackageDefinitions> loadInBackground() {
+		CompletableFuture<PackageDefinitions> retVal = new CompletableFuture<>();
 		Thread loader = new Thread(() -> {
 			try {
 				retVal.complete(load(FhirContext.forR4Cached()));
@@ -64,9 +67,9 @@ final class ValidationPackages {
 	}
 
 	/** Every package listed in {@code SHA256SUMS}, checked against its checksum, in one support. */
-	static NpmPackageValidationSupport load(FhirContext theFhirContext) {
+	static PackageDefinitions load(FhirContext theFhirContext) {
 		long start = System.nanoTime();
-		NpmPackageValidationSupport retVal = new NpmPackageValidationSupport(theFhirContext);
+		PackageDefinitions retVal = new PackageDefinitions(theFhirContext);
 		List<String> loaded = new ArrayList<>();
 		for (String[] entry : checksums()) {
 			String expected = entry[0];
@@ -79,25 +82,26 @@ final class ValidationPackages {
 			}
 			if (file.endsWith(".tgz")) {
 				try {
-					retVal.loadPackageFromClasspath("classpath:/" + FOLDER + file);
+					retVal.addPackage(NpmPackage.fromPackage(new ByteArrayInputStream(bytes)));
 				} catch (IOException e) {
 					throw new UncheckedIOException("Cannot read FHIR package " + file, e);
 				}
 			} else {
-				retVal.addBinary(bytes, file);
+				retVal.addBinary(file, bytes);
 			}
 			loaded.add(file);
 		}
 		ourLog.info(
-				"Validation packages read in {} s: {}",
+				"Validation packages read in {} s ({} definitions): {}",
 				String.format("%.1f", (System.nanoTime() - start) / 1e9),
+				retVal.size(),
 				String.join(", ", loaded));
 		return retVal;
 	}
 
 	/** Adds the packages, and the R5 cross-version extensions, to the server's validation chain. */
-	static void addTo(ApplicationContext theAppCtx, CompletableFuture<NpmPackageValidationSupport> thePackages) {
-		NpmPackageValidationSupport packages;
+	static void addTo(ApplicationContext theAppCtx, CompletableFuture<PackageDefinitions> thePackages) {
+		PackageDefinitions packages;
 		try {
 			packages = thePackages.get();
 		} catch (InterruptedException e) {
