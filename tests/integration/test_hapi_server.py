@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -205,3 +206,29 @@ def test_validate_unknown_profile_is_an_error(hapi_base_url, http):
     missing = "http://example.org/fhir-mbt-test/StructureDefinition/does-not-exist"
     resp = http.post(f"{hapi_base_url}/Observation/$validate", params={"profile": missing}, json=_observation(valueInteger=1), timeout=120)
     assert _error_issues(resp.json()), resp.text
+
+
+def test_a_validation_package_that_does_not_match_its_checksum_stops_the_server(tmp_path):
+    """The packages $validate relies on are checked at start: one that is not what SHA256SUMS says
+    (here the list, put first on the class path, claims another digest) stops the server at once."""
+    import subprocess
+
+    from demo.stack import load_harness
+
+    harness = load_harness()
+    harness.build()
+    run_jar = harness.extract()
+    folder = tmp_path / "fhir-packages"
+    folder.mkdir()
+    real = (harness.HERE / "src" / "main" / "resources" / "fhir-packages" / "SHA256SUMS").read_text()
+    (folder / "SHA256SUMS").write_text(real.replace(real.split()[0], "0" * 64, 1))
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["java", *harness.DEFAULT_JAVA_OPTS, "-cp", f"{tmp_path}:{run_jar}", "org.fhirmbt.hapi.HapiServerMain",
+         "--port", "0"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "does not match fhir-packages/SHA256SUMS" in proc.stdout and "0" * 64 in proc.stdout
+    assert "server ready" not in proc.stdout
+    assert time.monotonic() - started < 120

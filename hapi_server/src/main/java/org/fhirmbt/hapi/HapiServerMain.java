@@ -37,11 +37,26 @@ public final class HapiServerMain {
 				settings.jdbcUrl());
 
 		CompletableFuture<PackageDefinitions> validationPackages = ValidationPackages.loadInBackground();
+		validationPackages.whenComplete((thePackages, theError) -> {
+			if (theError != null) {
+				// Before Spring has started anything worth stopping cleanly
+				ourLog.error("Cannot start: {}", theError.getMessage());
+				System.exit(1);
+			}
+		});
 		AnnotationConfigApplicationContext appCtx = new AnnotationConfigApplicationContext();
 		appCtx.registerBean(ServerSettings.class, () -> settings);
 		appCtx.register(FhirServerConfig.class);
 		appCtx.refresh();
-		ValidationPackages.addTo(appCtx, validationPackages);
+		try {
+			ValidationPackages.addTo(appCtx, validationPackages);
+		} catch (RuntimeException e) {
+			// A server whose $validate lacks what it claims to know must not start
+			ourLog.error("Cannot start: {}", e.getMessage());
+			appCtx.close();
+			System.exit(1);
+			return;
+		}
 
 		Server server = new Server();
 		ServerConnector connector = new ServerConnector(server);

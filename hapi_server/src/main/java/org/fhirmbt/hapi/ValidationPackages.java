@@ -50,7 +50,7 @@ final class ValidationPackages {
 
 	/**
 	 * Reads and checks every listed package on a thread of its own, so that it overlaps the start of
-	 * the Spring context (parsing the packages takes seconds); {@link #addTo} waits for it.
+	 * the Spring context (it takes a second or two); {@link #addTo} waits for it.
 	 */
 	static CompletableFuture<PackageDefinitions> loadInBackground() {
 		CompletableFuture<PackageDefinitions> retVal = new CompletableFuture<>();
