@@ -31,7 +31,7 @@ final class CrossVersionExtensions implements IValidationSupport {
 	private final FhirContext myFhirContext;
 	private final IValidationSupport myChain;
 	private final Map<String, Optional<IBaseResource>> myDefinitions = new ConcurrentHashMap<>();
-	private volatile XVerExtensionManager myManager;
+	private volatile Maker myMaker;
 
 	/** {@code theChain} is the validation chain this support is part of (it holds the path table). */
 	CrossVersionExtensions(FhirContext theFhirContext, IValidationSupport theChain) {
@@ -59,22 +59,37 @@ final class CrossVersionExtensions implements IValidationSupport {
 	}
 
 	private Optional<IBaseResource> define(String theUrl) {
-		XVerExtensionManager manager = manager();
-		if (manager.status(theUrl) != XVerExtensionManager.XVerExtensionStatus.Valid) {
-			return Optional.empty();
-		}
-		StructureDefinition definition = manager.getDefinition(theUrl);
-		return Optional.of(VersionConvertorFactory_40_50.convertResource(definition));
-	}
-
-	private XVerExtensionManager manager() {
-		if (myManager == null) {
+		Maker maker = myMaker;
+		if (maker == null) {
 			synchronized (this) {
-				if (myManager == null) {
-					myManager = new XVerExtensionManagerOld(new WorkerContextValidationSupportAdapter(myChain));
+				if (myMaker == null) {
+					myMaker = new Maker(myChain);
 				}
+				maker = myMaker;
 			}
 		}
-		return myManager;
+		return Optional.ofNullable(maker.define(theUrl));
+	}
+
+	/**
+	 * The validator's own code that makes the definitions, and the R4/R5 conversion. Kept apart so
+	 * that the server's start does not load those classes (and the R5 context they bring) before a
+	 * validation needs them.
+	 */
+	private static final class Maker {
+
+		private final XVerExtensionManager myManager;
+
+		Maker(IValidationSupport theChain) {
+			myManager = new XVerExtensionManagerOld(new WorkerContextValidationSupportAdapter(theChain));
+		}
+
+		IBaseResource define(String theUrl) {
+			if (myManager.status(theUrl) != XVerExtensionManager.XVerExtensionStatus.Valid) {
+				return null;
+			}
+			StructureDefinition definition = myManager.getDefinition(theUrl);
+			return VersionConvertorFactory_40_50.convertResource(definition);
+		}
 	}
 }

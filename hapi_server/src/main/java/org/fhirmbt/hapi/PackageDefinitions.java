@@ -35,12 +35,13 @@ final class PackageDefinitions implements IValidationSupport {
 
 	private record Source(NpmPackage.NpmPackageFolder folder, String file, String type) {}
 
-	private final FhirContext myFhirContext;
+	private volatile FhirContext myFhirContext;
 	private final Map<String, Source> mySources = new HashMap<>();
 	private final Map<String, byte[]> myBinaries = new HashMap<>();
 	private final Map<Source, IBaseResource> myParsed = new ConcurrentHashMap<>();
 
-	PackageDefinitions(FhirContext theFhirContext) {
+	/** The server's FhirContext, which parses the definitions; set before the chain uses them. */
+	void setFhirContext(FhirContext theFhirContext) {
 		myFhirContext = theFhirContext;
 	}
 

@@ -56,7 +56,7 @@ final class ValidationPackages {
 		CompletableFuture<PackageDefinitions> retVal = new CompletableFuture<>();
 		Thread loader = new Thread(() -> {
 			try {
-				retVal.complete(load(FhirContext.forR4Cached()));
+				retVal.complete(load());
 			} catch (Throwable e) {
 				retVal.completeExceptionally(e);
 			}
@@ -67,9 +67,9 @@ final class ValidationPackages {
 	}
 
 	/** Every package listed in {@code SHA256SUMS}, checked against its checksum, in one support. */
-	static PackageDefinitions load(FhirContext theFhirContext) {
+	static PackageDefinitions load() {
 		long start = System.nanoTime();
-		PackageDefinitions retVal = new PackageDefinitions(theFhirContext);
+		PackageDefinitions retVal = new PackageDefinitions();
 		List<String> loaded = new ArrayList<>();
 		for (String[] entry : checksums()) {
 			String expected = entry[0];
@@ -110,10 +110,12 @@ final class ValidationPackages {
 		} catch (ExecutionException e) {
 			throw new IllegalStateException("Cannot load the validation packages: " + e.getCause().getMessage(), e.getCause());
 		}
+		FhirContext fhirContext = theAppCtx.getBean(FhirContext.class);
+		packages.setFhirContext(fhirContext);
 		JpaValidationSupportChain chain = theAppCtx.getBean(JpaValidationSupportChain.class);
+		// Each addition empties the chain's caches (so nothing looked up during start is kept stale)
+		chain.addValidationSupport(new CrossVersionExtensions(fhirContext, chain));
 		chain.addValidationSupport(beforeCoreDefinitions(chain), packages);
-		chain.addValidationSupport(new CrossVersionExtensions(theAppCtx.getBean(FhirContext.class), chain));
-		chain.invalidateCaches();
 	}
 
 	/**
