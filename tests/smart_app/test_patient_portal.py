@@ -96,6 +96,7 @@ def test_formulation_page_uses_patient_wording(patient):
 def test_crisis_plan_page(patient):
     html = patient.get("/me/crisis-plan").get_data(as_text=True)
     assert "What I can do" in html and "Contacts" in html and 'href="tel:988"' in html
+    assert html.count('href="tel:988"') == 1
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -158,6 +159,7 @@ def test_a_risky_checkin_alerts_the_care_team_in_the_same_transaction(patient, p
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert html.index('href="tel:988"') < html.index("What I can do")
+    assert html.count('href="tel:988"') == 1, "the number once, in the safety panel; no second bar under it"
     assert "Tell my mother or father" in html and "care team has been alerted" in html
 
 
