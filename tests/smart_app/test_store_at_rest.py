@@ -56,8 +56,6 @@ def test_key_rotation_old_keys_still_decrypt(tmp_path):
 def test_one_time_keys_are_refused_while_they_live_and_welcome_after(tmp_path):
     import time as _time
 
-    from smart_app.store import SqliteStore
-
     path = tmp_path / "s.sqlite3"
     one, two = SqliteStore(path), SqliteStore(path)  # two workers, one file
     assert one.first_use("iss\njti-1", _time.time() + 60) is True
