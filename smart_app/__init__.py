@@ -49,6 +49,12 @@ def create_app(test_config: dict | None = None) -> Flask:
                            patient_forms, patient_portal)
 
     patient_access.init_app(app)
+
+    @app.get("/favicon.ico", endpoint="favicon")
+    def _favicon():
+        """Browsers ask for it on every site, whatever the page links."""
+        return app.send_static_file("favicon.ico")
+
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
