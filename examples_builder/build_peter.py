@@ -430,9 +430,9 @@ class Peter:
                 "at arm's length, and feel contempt when someone seems to outshine you."),
             "patient-copy.self-esteem": (
                 "Feeling all right about yourself depends a great deal on doing well, being the clever one, being "
-                "admired and being in control; one poor mark can make you feel a fraud. The brilliant future doctor "
-                "who never struggles covers over how anxious you get, how hard studying is, and the shame of "
-                "needing help."),
+                "admired and being in control; one poor mark can make you feel a fraud. You have built a picture of "
+                "yourself as the future doctor who is brilliant and never struggles; it hides how anxious you get, "
+                "how hard studying is, and the shame of needing help."),
             "patient-copy.hard-moments": (
                 "When you feel judged, the feeling can seem like proof that people are judging you. Sometimes you "
                 "explain yourself very well without it touching what you feel. And exams and rankings can seem to "
