@@ -47,8 +47,9 @@ _SCORE_UNIT = "{score}"
 
 @dataclass
 class Answer:
-    """One answer as shown: ``text``, or for a date or time ``value`` (the FHIR value, which the
-    template shows in the service's time zone) with ``kind`` "date" or "datetime"."""
+    """One answer as shown: ``text``; for a date or time (``kind`` "date" or "datetime") ``value`` is
+    the FHIR value, which the template shows in the service's time zone; for another record of the
+    patient's (``kind`` "record") ``value`` is its id, which the template links to."""
 
     text: str
     kind: str = "text"
@@ -202,6 +203,10 @@ def _answer(answer: Mapping, defn: ItemDef | None, index: ContentIndex) -> Answe
     if key == "valueDateTime":
         return Answer(str(value), "datetime", value)
     if key == "valueReference" and isinstance(value, Mapping):
+        target = _reference_key(value)
+        if target.startswith("QuestionnaireResponse/"):
+            # Another record of the patient's (the version a revision replaces): a link to it.
+            return Answer(str(value.get("display") or "the earlier record"), "record", target.split("/", 1)[1])
         return Answer(str(value.get("display") or value.get("reference") or "(a reference)"))
     if key == "valueAttachment" and isinstance(value, Mapping):
         return Answer(str(value.get("title") or value.get("url") or "(an attachment)"))

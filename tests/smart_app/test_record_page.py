@@ -105,7 +105,7 @@ def test_print_styles_hide_the_app_and_show_the_service(launched, app):
     with launched.get("/static/record.css") as answer:
         css = answer.get_data(as_text=True)
     printing = css[css.index("@media print"):]
-    hidden = next(rule for rule in printing.split("\n") if "display: none" in rule)
+    hidden = next(rule for rule in printing.split("}") if "display: none" in rule)
     for selector in (".app-header", ".patient-banner", ".no-print", "button", "nav"):
         assert selector in hidden
     assert re.search(r"\.print-header \{ display: block", printing)
@@ -134,3 +134,9 @@ def test_favicon(client):
 
 def test_every_page_links_the_icon(launched):
     assert '<link rel="icon" href="/static/favicon.svg"' in launched.get(RECORD).get_data(as_text=True)
+
+
+def test_a_revision_links_the_record_it_replaces(launched):
+    html = launched.get("/forms/r/peter-crisis-plan-2").get_data(as_text=True)
+    assert 'href="/forms/r/peter-formulation-1?patient=mbt-example-peter"' in html
+    assert ">QuestionnaireResponse/" not in html

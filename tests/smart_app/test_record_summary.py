@@ -174,6 +174,15 @@ def test_an_answer_the_questionnaire_does_not_have_is_listed_not_dropped():
         [("A question of an older version", ["still here"])]
 
 
+def test_a_reference_to_an_earlier_record_becomes_a_link_not_a_bare_reference():
+    plan = example("peter-crisis-plan-2")
+    find(plan["item"], "crisis-plan.previous")["answer"] = [
+        {"valueReference": {"reference": "QuestionnaireResponse/peter-formulation-1"}}]
+    entry = next(e for e in walk(summarize(questionnaire(terminology.CRISIS_PLAN), plan).entries)
+                 if e.link_id == "crisis-plan.previous")
+    assert [(a.kind, a.value, a.text) for a in entry.answers] == [("record", "peter-formulation-1", "the earlier record")]
+
+
 def test_person_name_reads_text_or_parts():
     assert person_name({"name": [{"text": "Dr A. Berg"}]}) == "Dr A. Berg"
     assert person_name({"name": [{"prefix": ["Dr"], "given": ["Morgan"], "family": "Reyes"}]}) == "Dr Morgan Reyes"
