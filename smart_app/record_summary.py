@@ -31,8 +31,10 @@ from fhir_mbt.content import terminology
 from fhir_mbt.engine.compiled import CompiledQuestionnaire, ItemDef, compile_questionnaire
 from fhir_mbt.engine.view import ResponseView, answer_value
 from fhir_mbt.errors import ContentNotFound
+from smart_app.patient_record import entered_by
 
-__all__ = ["Answer", "Entry", "Score", "Summary", "STATUS_WORDS", "summarize", "render", "person_name"]
+__all__ = ["Answer", "Entry", "Score", "Summary", "STATUS_WORDS", "summarize", "render", "person_name",
+           "questionnaire_of"]
 
 #: A record's status as a reader says it.
 STATUS_WORDS = {
@@ -143,11 +145,6 @@ def _author(response: Mapping, resources: Mapping[str, Mapping], patient_name: s
     if patient_name and key == _reference_key(response.get("subject")):
         return patient_name
     return key
-
-
-def _entered_by(response: Mapping) -> str:
-    key = _reference_key(response.get("author")) or _reference_key(response.get("source"))
-    return "patient" if key.startswith("Patient/") else "clinician"
 
 
 # --- values ----------------------------------------------------------------------------
@@ -360,7 +357,7 @@ def summarize(questionnaire: Mapping, response: Mapping, *, index: ContentIndex 
         status_words=STATUS_WORDS.get(status, status or "No status recorded"),
         authored=str(response.get("authored") or ""),
         author=_author(response, resources or {}, patient_name),
-        entered_by=_entered_by(response),
+        entered_by=entered_by(response),
         entries=entries,
         scores=walk.scores,
         other=other,
