@@ -49,6 +49,15 @@ def create_app(test_config: dict | None = None) -> Flask:
                            patient_forms, patient_portal)
 
     patient_access.init_app(app)
+
+    icon = (Path(app.static_folder or "") / "favicon.ico").read_bytes()
+
+    @app.get("/favicon.ico", endpoint="favicon")
+    def _favicon():
+        """Browsers ask for it on every site, whatever the page links."""
+        return app.response_class(icon, mimetype="image/vnd.microsoft.icon",
+                                  headers={"Cache-Control": "public, max-age=86400"})
+
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)

@@ -28,7 +28,7 @@ from fhir_mbt.client import ResourceNotFound, Unauthorized
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM
 from fhir_mbt.errors import FhirMbtError
-from smart_app import ehr, saving, submissions
+from smart_app import ehr, record_page, saving, submissions
 from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
 from smart_app.fhir_errors import describe
@@ -43,7 +43,7 @@ from smart_app.form_save import (
     render_form,
     save,
 )
-from smart_app.patient_context import banner, other_patient_page
+from smart_app.patient_context import other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
 from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
 from smart_app.security import StaleFormRefused, stale_form
@@ -176,14 +176,8 @@ def _load(rid: str) -> dict:
 @bp.get("/r/<rid>")
 @launched
 def view(rid):
-    response = _load(rid)
-    questionnaire = questionnaire_for(questionnaire_id(response))
-    fields = build_form(questionnaire, shipped(), response)
-    # Scores hidden from patients (questionnaire-hidden) are still the clinician's to read here.
-    return render_template("response.html", questionnaire=questionnaire, fields=fields, response=response,
-                           all_fields=list(walk_fields(fields)),
-                           can_write=can_write() and response.get("status") in EDITABLE,
-                           ctx=g.tokens.context, patient=banner(), always_banner=True)
+    """The record as a summary (``record_page``): what was answered, scores with their meaning, printable."""
+    return record_page.show(rid)
 
 
 @bp.get("/r/<rid>/edit")

@@ -248,6 +248,10 @@ class FakeEhr:
     def _matches(self, res: dict, query: dict) -> bool:
         for name, values in query.items():
             value = values[0]
+            if name == "_id":
+                if res.get("id") not in value.split(","):
+                    return False
+                continue
             if name.startswith("_"):
                 continue
             if name in ("subject", "patient"):
@@ -284,7 +288,9 @@ class FakeEhr:
             for r in found[:count]
         ]
         if query.get("_include") and found:
-            refs = {r.get("subject", {}).get("reference", "") for r in found[:count]}
+            # QuestionnaireResponse:subject, QuestionnaireResponse:author (each include by its own name)
+            fields = {value.partition(":")[2] or "subject" for value in query["_include"]}
+            refs = {(r.get(f) or {}).get("reference", "") for r in found[:count] for f in fields}
             for ref in sorted(refs):
                 target = self.resources.get(tuple(ref.split("/", 1))) if "/" in ref else None
                 if target:

@@ -62,7 +62,8 @@ def test_launch_dashboard_complete_and_amend(stack, ehr_limits, case):
     assert answer.status_code == 200 and urlsplit(answer.url).path == "/dashboard", answer.text[:2000]
     [stored] = by_identifier(stack, hidden["submission_id"])
     assert stored["status"] == "completed" and stored["subject"]["reference"] == f"Patient/{PATIENT}"
-    assert stored["author"] == {"reference": f"Practitioner/{CLINICIAN}"}, "the fhirUser resolved: it is the author"
+    assert stored["author"] == {"reference": f"Practitioner/{CLINICIAN}", "display": "Morgan Reyes"}, \
+        "the fhirUser resolved: it is the author, named"
     observations = observations_of(stack, stored["id"])
     assert observations and all(o["subject"]["reference"] == f"Patient/{PATIENT}" for o in observations)
     keys = [o["identifier"][0]["value"] for o in observations]

@@ -111,6 +111,7 @@ def test_patient_copy_leaves_out_a_diagnosis_not_yet_shared(client, ehr, example
 
 def test_clinician_sees_the_hidden_scores_when_reading_a_checkin(launched, ehr):
     html = launched.get("/forms/r/peter-checkin-27").get_data(as_text=True)
-    scores = html[html.index("<h2>Scores</h2>"):]
-    assert "Steadiness of self-worth (0-4)" in scores[:scores.index("</section>")]
-    assert 'data-link-id="checkin.score.self-worth"' not in html
+    scores = html[html.index("<h3>Scores</h3>"):]
+    scores = scores[:scores.index("</section>")]
+    assert "Steadiness of self-worth (0-4)" in scores and 'data-link-id="checkin.score.self-worth"' in scores
+    assert "<input" not in html, "a saved record is read, not shown as a form"

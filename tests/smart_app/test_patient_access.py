@@ -183,7 +183,7 @@ def test_a_post_too_large_to_read_gets_a_patient_page(patient, pehr):
 
 def test_every_clinician_endpoint_is_closed_to_a_patient(app, patient, pehr):
     """Default deny: any route outside the patient's own pages, present or future, answers 403 (or sends home)."""
-    open_to_patients = ("patient.", "patient_forms.", "portal.", "static", "launch.")
+    open_to_patients = ("patient.", "patient_forms.", "portal.", "static", "launch.", "favicon")
     checked = 0
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(open_to_patients):
