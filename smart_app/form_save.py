@@ -36,7 +36,9 @@ from fhir_mbt.errors import ContentNotFound
 from smart_app import ehr, saving, submissions, user, write_plans
 from smart_app.errors import page
 from smart_app.patient_context import banner
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
+from smart_app.form_messages import field_errors, unextractable
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form
 from smart_app.references import foreign_references
 
 __all__ = ["Target", "Hold", "save", "candidate", "render_form", "questionnaire_for", "can_write", "saved",
@@ -199,10 +201,9 @@ def save(t: Target):
     try:
         result = extract(response, questionnaire, index, previous=t.base if amending else None)
     except ResponseError as exc:
-        return again({}, [str(exc)])
+        return again({}, [unextractable(getattr(exc, "problems", []), build_form(questionnaire, index))])
     if result.problems:
-        return again({}, ["Some answers could not be turned into clinical data, so nothing was saved: "
-                          + "; ".join(p.get("diagnostics", "") for p in result.problems)])
+        return again({}, [unextractable(result.problems, build_form(questionnaire, index))])
     if status == "completed":
         duplicates = _same_event(result.response)
         if duplicates:

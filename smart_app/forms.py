@@ -45,7 +45,8 @@ from smart_app.form_save import (
 )
 from smart_app.patient_context import banner, other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
-from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
+from smart_app.form_post import overlay_post
+from smart_app.questionnaire_form import build_form, walk_fields
 from smart_app.security import StaleFormRefused, stale_form
 from smart_app.views import launched
 

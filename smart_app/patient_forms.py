@@ -25,6 +25,7 @@ from fhir_mbt.client import FhirError, VersionConflict
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.care_team import care_team_entries, reported_risk, urgent
+from fhir_mbt.engine.outcome import question_label
 from fhir_mbt.engine.validate import validate_response
 from smart_app import ehr
 from smart_app.dashboard_data import questionnaire_id
@@ -32,7 +33,9 @@ from smart_app.patient_access import patient_only
 from smart_app.patient_data import check_response_shape
 from smart_app.patient_portal import current_crisis_plan
 from smart_app.patient_record import PATIENT_FORMS, is_own
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
+from smart_app.form_messages import field_errors
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form, walk_fields
 
 __all__ = ["bp"]
 
@@ -116,6 +119,8 @@ def _posted(questionnaire: dict) -> dict[str, list[str]]:
 
 def _plain(message: str, field) -> str:
     text = message.lower()
+    if field is not None:  # the question's own words must not be read as the kind of problem
+        text = text.replace(question_label(field.text).lower(), "")
     if "section needs answers" in text or (field is not None and field.type == "group"):
         return "Please answer the questions in this part."
     if "needs an answer" in text or "not answered" in text or "required" in text:

@@ -14,7 +14,8 @@ from app_helpers import field_name, form_csrf, post_data_from_response
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine.answers import MAX_TEXT_LENGTH
 from fhir_mbt.engine.clock import latest_today
-from smart_app.questionnaire_form import FormError, build_form, parse_form, walk_fields
+from smart_app.form_post import FormError, parse_form
+from smart_app.questionnaire_form import build_form, walk_fields
 
 SESSION = terminology.SESSION_RECORD
 NOTE = "a" * 600_000
