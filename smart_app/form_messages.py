@@ -12,10 +12,10 @@ entry a link to its question.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Mapping
 
 from fhir_mbt.engine.outcome import issue_link_id, issue_text, question_label
+from smart_app.form_layout import field_id
 from smart_app.questionnaire_form import Field, walk_fields
 
 __all__ = ["field_errors", "field_id", "error_summary", "problem_text", "unextractable"]
@@ -25,11 +25,6 @@ log = logging.getLogger(__name__)
 #: Shown for an issue about no question that carries no human text (a fault of the record or the form).
 GENERAL_FALLBACK = ("This record could not be checked against its form, so nothing was saved. The details are in "
                     "the app's log for your administrator.")
-
-
-def field_id(name: str) -> str:
-    """The HTML id of a field's input (or fieldset), as the templates write it."""
-    return "f-" + re.sub(r"[:/\[]", "-", name).replace("]", "")
 
 
 def problem_text(issue: Mapping, field: Field | None = None) -> str:

@@ -88,8 +88,15 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _cancel_url(action: str) -> str:
+    """Where Cancel leads: back to the record an edit is of, else to the dashboard."""
+    if action.endswith("/edit"):
+        return action[: -len("/edit")]
+    return url_for("dashboard.index")
+
+
 def render_form(questionnaire, fields, *, status=200, action, submission_id, version_id=None, amending=False,
-                form_errors=False, general_errors=(), duplicates=(), outcome=None):
+                form_errors=False, general_errors=(), duplicates=(), outcome=None, last_session=None):
     return render_template(
         "form.html",
         questionnaire=questionnaire,
@@ -104,6 +111,8 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
         general_errors=list(general_errors),
         duplicates=list(duplicates),
         outcome=outcome,
+        cancel_url=_cancel_url(action),
+        last_session=last_session,
         launch=ehr.launch_id(),
         ctx=g.tokens.context,
         patient=banner(),

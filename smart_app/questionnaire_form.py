@@ -26,6 +26,7 @@ from fhir_mbt.content import terminology
 from fhir_mbt.engine.answers import MAX_TEXT_LENGTH
 from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.fhirpath import ExpressionError, compile_expression
+from fhir_mbt.engine.score_program import score_programs
 
 __all__ = [
     "Field",
@@ -88,6 +89,8 @@ class Field:
     children: list["Field"] = field(default_factory=list)
     instances: list[list["Field"]] = field(default_factory=list)
     error: str = ""
+    #: A calculated item's rule as JSON for the in-browser preview ("" when it has none).
+    preview: str = ""
 
     @property
     def value(self) -> str:
@@ -242,6 +245,27 @@ def _answer_text(kind: str, answer: Mapping) -> str:
     return ""
 
 
+_PREVIEWS: dict[tuple, dict[str, str]] = {}
+
+
+def _previews(questionnaire: Mapping) -> dict[str, str]:
+    """linkId → the JSON preview program of each calculated item that has one (computed once per version)."""
+    key = (questionnaire.get("url"), questionnaire.get("version"), id(questionnaire))
+    found = _PREVIEWS.get(key)
+    if found is None:
+        if len(_PREVIEWS) > 64:
+            _PREVIEWS.clear()
+        found = _PREVIEWS[key] = {link_id: json.dumps(program, separators=(",", ":"))
+                                  for link_id, program in score_programs(dict(questionnaire)).items()}
+    return found
+
+
+def _add_previews(fields: list[Field], previews: dict[str, str]) -> None:
+    for f in walk_fields(fields):
+        if f.calculated:
+            f.preview = previews.get(f.link_id, "")
+
+
 def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | None = None, *,
                today: dt.date | None = None) -> list[Field]:
     """The field tree for a Questionnaire, filled from ``response`` if given.
@@ -251,10 +275,12 @@ def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | 
     """
     today = today or latest_today()
     answers = response_answers((response or {}).get("item", ()))
-    return [
+    fields = [
         _field(item, "a:" + item["linkId"], index, answers.get(item["linkId"], []), today)
         for item in questionnaire.get("item", ())
     ]
+    _add_previews(fields, _previews(questionnaire))
+    return fields
 
 def walk_fields(fields: Iterable[Field]):
     for f in fields:
