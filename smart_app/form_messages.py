@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Mapping
 
-from fhir_mbt.engine.outcome import issue_link_id, issue_text, question_label
+from fhir_mbt.engine.outcome import issue_link_id, issue_text
 from smart_app.form_layout import field_id
 from smart_app.questionnaire_form import Field, walk_fields
 
@@ -34,7 +34,7 @@ def problem_text(issue: Mapping, field: Field | None = None) -> str:
         return text
     log.info("an issue without human text: %s", issue.get("diagnostics", ""))
     if field is not None:
-        return f"{question_label(field.text)}: this answer could not be accepted"
+        return f"{field.label}: this answer could not be accepted"
     return GENERAL_FALLBACK
 
 
@@ -70,7 +70,7 @@ def error_summary(fields: list[Field]) -> list[tuple[str, str]]:
 
 def unextractable(problems: list[Mapping], fields: list[Field]) -> str:
     """Why a completed form could not become clinical data, naming the questions concerned."""
-    texts = {f.link_id: question_label(f.text) for f in walk_fields(fields)}
+    texts = {f.link_id: f.label for f in walk_fields(fields)}
     for problem in problems:
         log.warning("extraction problem: %s", problem.get("diagnostics", ""))
     named = []

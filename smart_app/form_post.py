@@ -44,7 +44,7 @@ class FormError(ValueError):
 
 
 def _label(item: Mapping) -> str:
-    return question_label(item.get("text"), "This answer")
+    return question_label(item.get("text"), "This answer", item.get("code", ()))
 
 
 def _number(raw: str, label: str) -> float:

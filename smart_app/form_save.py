@@ -112,6 +112,7 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
         duplicates=list(duplicates),
         outcome=outcome,
         cancel_url=_cancel_url(action),
+        show_hidden_scores=True,
         last_session=last_session,
         launch=ehr.launch_id(),
         ctx=g.tokens.context,

@@ -25,7 +25,6 @@ from fhir_mbt.client import FhirError, VersionConflict
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.care_team import care_team_entries, reported_risk, urgent
-from fhir_mbt.engine.outcome import question_label
 from fhir_mbt.engine.validate import validate_response
 from smart_app import ehr
 from smart_app.dashboard_data import questionnaire_id
@@ -120,7 +119,7 @@ def _posted(questionnaire: dict) -> dict[str, list[str]]:
 def _plain(message: str, field) -> str:
     text = message.lower()
     if field is not None:  # the question's own words must not be read as the kind of problem
-        text = text.replace(question_label(field.text).lower(), "")
+        text = text.replace(field.label.lower(), "")
     if "section needs answers" in text or (field is not None and field.type == "group"):
         return "Please answer the questions in this part."
     if "needs an answer" in text or "not answered" in text or "required" in text:

@@ -26,6 +26,7 @@ from fhir_mbt.content import terminology
 from fhir_mbt.engine.answers import MAX_TEXT_LENGTH
 from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.fhirpath import ExpressionError, compile_expression
+from fhir_mbt.engine.outcome import question_label
 from fhir_mbt.engine.score_program import score_programs
 
 __all__ = [
@@ -89,12 +90,22 @@ class Field:
     children: list["Field"] = field(default_factory=list)
     instances: list[list["Field"]] = field(default_factory=list)
     error: str = ""
+    #: How messages name the question (its text, or its code's display when the text is long).
+    label: str = ""
     #: A calculated item's rule as JSON for the in-browser preview ("" when it has none).
     preview: str = ""
 
     @property
     def value(self) -> str:
         return self.values[0] if self.values else ""
+
+    @property
+    def scores_only(self) -> bool:
+        """A calculated item, or a group of nothing else: what a clinician's form shows even when hidden
+        (``questionnaire-hidden`` keeps scores from the patient, not from the clinician)."""
+        if self.type == "group":
+            return bool(self.children) and all(c.scores_only for c in self.children)
+        return self.calculated
 
 
 def options_of(item: Mapping, index: ContentIndex) -> list[Option]:
@@ -197,6 +208,7 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),
         placeholder=ext.value_of(item, ext.ENTRY_FORMAT) or "",
+        label=question_label(item.get("text"), "This answer", item.get("code", ())),
     )
     unit = ext.value_of(item, ext.UNIT)
     if isinstance(unit, Mapping):

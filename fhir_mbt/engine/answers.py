@@ -121,7 +121,7 @@ def text_limit(defn: ItemDef) -> int:
 
 def _label(defn: ItemDef) -> str:
     """The question as the person answering it reads it (never its linkId)."""
-    return question_label(defn.text, "This answer")
+    return question_label(defn.text, "This answer", defn.codes)
 
 
 #: What an answer of each type is, in words (for "… needs a whole number").

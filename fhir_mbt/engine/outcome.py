@@ -36,9 +36,20 @@ def issue_text(issue: dict) -> str | None:
     return text if isinstance(text, str) and text else None
 
 
-def question_label(text: object, fallback: str = "This answer") -> str:
-    """A question's text as a message names it: trimmed, without its closing punctuation."""
+#: A question longer than this is named by its code's display in messages, when it has one.
+LONG_QUESTION = 60
+
+
+def question_label(text: object, fallback: str = "This answer", codes: object = ()) -> str:
+    """A question as a message names it: its text, trimmed, without closing punctuation; a long
+    question ("How many times this week did you blow up: …") by its code's display ("Blow-ups
+    this week") when it has one."""
     label = text.strip().rstrip(" .:?") if isinstance(text, str) else ""
+    if len(label) > LONG_QUESTION and isinstance(codes, (list, tuple)):
+        for code in codes:
+            display = code.get("display") if isinstance(code, dict) else None
+            if isinstance(display, str) and display.strip():
+                return display.strip()
     return label or fallback
 
 

@@ -30,7 +30,7 @@ NEEDS_REQUIRED = frozenset({"completed", "amended"})
 
 
 def _label(defn: ItemDef) -> str:
-    return question_label(defn.text, "A question of this form")
+    return question_label(defn.text, "A question of this form", defn.codes)
 
 
 def _needs_answer(defn: ItemDef) -> str:
