@@ -3,10 +3,10 @@
 Both are read off the field tree (:mod:`smart_app.questionnaire_form`), never
 off particular linkIds, so new content gets them too:
 
-- **Sections**: a long form's top-level groups, as in-page links. A top-level
-  group that itself holds several groups (the session record's "Session")
-  is listed by those groups instead, so the index names what a clinician
-  scrolls to.
+- **Sections**: a long form's top-level groups, as in-page links. When a form
+  has only one or two, a top-level group that itself holds several groups
+  (the session record's "Session") is listed by those groups instead, so the
+  index names what a clinician scrolls to.
 - **Grids**: consecutive sibling questions that take one answer from the same
   short scale (the same answer list, shown as radio buttons; or the same
   whole-number range, shown as a slider) become one grid: a row per
@@ -108,11 +108,10 @@ def blocks(fields: Iterable[Field]) -> list[Field | Grid]:
 def sections(fields: Iterable[Field]) -> list[Section]:
     """The in-page index of a form: empty when it has fewer than :data:`MIN_SECTIONS` sections."""
     found: list[Section] = []
-    for f in fields:
-        if f.type != "group" or f.hidden:
-            continue
+    groups = [f for f in fields if f.type == "group" and not f.hidden]
+    for f in groups:
         inner = [c for c in f.children if c.type == "group" and not c.hidden]
-        if len(inner) >= _SPLIT_AT and not f.repeats:
+        if len(groups) < MIN_SECTIONS and len(inner) >= _SPLIT_AT and not f.repeats:
             found.extend(Section(c.text or c.link_id, field_id(c.name), bool(f.enable_when or c.enable_when))
                          for c in inner)
         else:

@@ -55,7 +55,12 @@ def field_errors(outcome: Mapping, fields: list[Field], posted: Mapping[str, lis
         candidates = by_link.get(issue_link_id(issue) or "", [])
         if candidates:
             target = next((f for f in candidates if f.name in posted), candidates[0])
-            errors.setdefault(target.name, problem_text(issue, target))
+            message = problem_text(issue, target)
+            earlier = errors.get(target.name)
+            if earlier is None:
+                errors[target.name] = message
+            elif message not in earlier:  # two rules broken on one question: say both
+                errors[target.name] = f"{earlier}{'' if earlier.endswith(('.', '!', '?')) else '.'} {message}"
         else:
             message = problem_text(issue)
             if message not in general:

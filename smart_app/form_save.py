@@ -90,8 +90,9 @@ def _now() -> str:
 
 def _cancel_url(action: str) -> str:
     """Where Cancel leads: back to the record an edit is of, else to the dashboard."""
-    if action.endswith("/edit"):
-        return action[: -len("/edit")]
+    path, _, query = action.partition("?")
+    if path.endswith("/edit"):
+        return path[: -len("/edit")] + (f"?{query}" if query else "")
     return url_for("dashboard.index")
 
 

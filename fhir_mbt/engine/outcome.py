@@ -37,7 +37,7 @@ def issue_text(issue: dict) -> str | None:
 
 
 #: A question longer than this is named by its code's display in messages, when it has one.
-LONG_QUESTION = 60
+LONG_QUESTION = 80
 
 
 def question_label(text: object, fallback: str = "This answer", codes: object = ()) -> str:

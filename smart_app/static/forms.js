@@ -79,7 +79,9 @@
   function markSections() {
     document.querySelectorAll(".section-index a[data-section]").forEach(function (link) {
       var target = document.getElementById(link.getAttribute("data-section"));
-      link.parentElement.classList.toggle("not-applicable", !target || target.closest("[hidden]") !== null);
+      var off = !target || target.closest("[hidden]") !== null;
+      link.parentElement.classList.toggle("not-applicable", off);
+      if (off) { link.title = "Does not apply with the answers given so far"; } else { link.removeAttribute("title"); }
     });
   }
 
