@@ -49,6 +49,12 @@ def open_form(page: Page, stack, qid: str) -> str:
     return page.url
 
 
+def unfold_scores(page: Page) -> None:
+    """Open the scores kept from the patient (folded away on a clinician's form)."""
+    for summary in page.locator("details.clinician-scores > summary").all():
+        summary.click()
+
+
 def posted(page: Page) -> dict[str, list[str]]:
     """What the form would post now (disabled inputs, as a browser does, left out)."""
     pairs = page.evaluate("() => Array.from(new FormData(document.querySelector('form.questionnaire')).entries())")
@@ -140,6 +146,7 @@ def test_previewed_scores_equal_the_engines(launched: Page, stack, shot, qid):
     open_form(page, stack, qid)
     programs = score_programs(questionnaire(qid))
     assert programs, f"{qid} has scores to preview"
+    unfold_scores(page)
     notes = page.locator(".score-note")
     if qid == "mbt-session-record":
         question(page, "session.attendance").get_by_label("Attended", exact=True).check()
@@ -166,6 +173,9 @@ def test_previewed_scores_equal_the_engines(launched: Page, stack, shot, qid):
 def test_scores_in_preview_follow_a_change_of_answer(launched: Page, stack, shot):
     page = launched
     open_form(page, stack, "rfq-8")
+    scores = page.locator("details.clinician-scores")
+    expect(scores).not_to_have_attribute("open", re.compile(".*"))  # folded away: the patient may be looking
+    unfold_scores(page)
     certainty = question(page, "rfq8.certainty").locator("output")
     expect(certainty).to_have_text("needs more answers")
     for n in range(1, 9):
