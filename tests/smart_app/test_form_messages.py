@@ -40,14 +40,16 @@ class _Messages(HTMLParser):
         self._stack: list[bool] = []
         self._buffer: list[str] = []
         self._in_errors = 0
+        self._divs: list[bool] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         classes = (a.get("class") or "").split()
         if "id" in a:
             self.ids.add(a["id"])
-        if tag in ("div",) and "form-errors" in classes:
-            self._in_errors += 1
+        if tag == "div":
+            self._divs.append("form-errors" in classes)
+            self._in_errors += "form-errors" in classes
         capture = "field-error" in classes or (tag == "li" and self._in_errors)
         if tag == "a" and self._in_errors and a.get("href", "").startswith("#"):
             self.links.append(a["href"][1:])
@@ -60,14 +62,14 @@ class _Messages(HTMLParser):
                 self._buffer = []
 
     def handle_endtag(self, tag):
+        if tag == "div" and self._divs:
+            self._in_errors -= self._divs.pop()
         if tag in ("br", "input", "img", "meta", "link") or not self._stack:
             return
         if self._stack.pop():
             self._depth -= 1
             if self._depth == 0:
                 self.messages.append(" ".join("".join(self._buffer).split()))
-        if tag == "div" and self._in_errors and not any(self._stack[-1:]):
-            pass
 
     def handle_data(self, data):
         if self._depth:
