@@ -44,6 +44,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.jinja_env.filters["local_datetime"] = local_time.local_datetime
     app.jinja_env.filters["local_date"] = local_time.local_date
+    from smart_app import form_layout, form_messages
+
+    app.jinja_env.globals["form_blocks"] = form_layout.blocks
+    app.jinja_env.globals["form_sections"] = form_layout.sections
+    app.jinja_env.globals["form_error_summary"] = form_messages.error_summary
 
     from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, launch, patient_access, patient_copy,
                            patient_forms, patient_portal)

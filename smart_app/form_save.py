@@ -36,7 +36,9 @@ from fhir_mbt.errors import ContentNotFound
 from smart_app import ehr, saving, submissions, user, write_plans
 from smart_app.errors import page
 from smart_app.patient_context import banner
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
+from smart_app.form_messages import field_errors, unextractable
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form
 from smart_app.references import foreign_references
 
 __all__ = ["Target", "Hold", "save", "candidate", "render_form", "questionnaire_for", "can_write", "saved",
@@ -86,8 +88,16 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _cancel_url(action: str) -> str:
+    """Where Cancel leads: back to the record an edit is of, else to the dashboard."""
+    path, _, query = action.partition("?")
+    if path.endswith("/edit"):
+        return path[: -len("/edit")] + (f"?{query}" if query else "")
+    return url_for("dashboard.index")
+
+
 def render_form(questionnaire, fields, *, status=200, action, submission_id, version_id=None, amending=False,
-                form_errors=False, general_errors=(), duplicates=(), outcome=None):
+                form_errors=False, general_errors=(), duplicates=(), outcome=None, last_session=None):
     return render_template(
         "form.html",
         questionnaire=questionnaire,
@@ -102,6 +112,9 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
         general_errors=list(general_errors),
         duplicates=list(duplicates),
         outcome=outcome,
+        cancel_url=_cancel_url(action),
+        show_hidden_scores=True,
+        last_session=last_session,
         launch=ehr.launch_id(),
         ctx=g.tokens.context,
         patient=banner(),
@@ -199,10 +212,9 @@ def save(t: Target):
     try:
         result = extract(response, questionnaire, index, previous=t.base if amending else None)
     except ResponseError as exc:
-        return again({}, [str(exc)])
+        return again({}, [unextractable(getattr(exc, "problems", []), build_form(questionnaire, index))])
     if result.problems:
-        return again({}, ["Some answers could not be turned into clinical data, so nothing was saved: "
-                          + "; ".join(p.get("diagnostics", "") for p in result.problems)])
+        return again({}, [unextractable(result.problems, build_form(questionnaire, index))])
     if status == "completed":
         duplicates = _same_event(result.response)
         if duplicates:

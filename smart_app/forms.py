@@ -28,7 +28,7 @@ from fhir_mbt.client import ResourceNotFound, Unauthorized
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM
 from fhir_mbt.errors import FhirMbtError
-from smart_app import ehr, record_page, saving, submissions
+from smart_app import ehr, record_page, saving, session_start, submissions
 from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
 from smart_app.fhir_errors import describe
@@ -45,7 +45,8 @@ from smart_app.form_save import (
 )
 from smart_app.patient_context import other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
-from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
+from smart_app.form_post import overlay_post
+from smart_app.questionnaire_form import build_form, walk_fields
 from smart_app.security import StaleFormRefused, stale_form
 from smart_app.views import launched
 
@@ -98,10 +99,14 @@ def _stale_form(exc):
 @launched
 def new(qid):
     questionnaire = questionnaire_for(qid)
+    if qid == terminology.SESSION_RECORD:
+        return _new_form(qid, questionnaire, lambda: session_start.with_today(build_form(questionnaire, shipped())),
+                         "forms.new", {"qid": qid},
+                         extra=lambda: {"last_session": session_start.last_session(g.fhir, g.tokens.patient)})
     return _new_form(qid, questionnaire, lambda: build_form(questionnaire, shipped()), "forms.new", {"qid": qid})
 
 
-def _new_form(qid, questionnaire, fields_of, endpoint, args):
+def _new_form(qid, questionnaire, fields_of, endpoint, args, extra=None):
     """A new form at a URL that names its submission: Back and Refresh show the same one."""
     held = submissions.held(url_for("forms.new", qid=qid, _external=False).split("?", 1)[0])
     submission_id = request.args.get("s", "")
@@ -116,7 +121,8 @@ def _new_form(qid, questionnaire, fields_of, endpoint, args):
         flash("This form was already saved: here is the record. To change it, use Amend.", "info")
         return redirect(url_for("forms.view", rid=issued["rid"]))
     fields = _restore(fields_of(), held)
-    return render_form(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id)
+    return render_form(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id,
+                       **(extra() if extra else {}))
 
 
 @bp.get("/mbt-formulation/revise")

@@ -32,7 +32,9 @@ from smart_app.patient_access import patient_only
 from smart_app.patient_data import check_response_shape
 from smart_app.patient_portal import current_crisis_plan
 from smart_app.patient_record import PATIENT_FORMS, is_own
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
+from smart_app.form_messages import field_errors
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form, walk_fields
 
 __all__ = ["bp"]
 
@@ -116,6 +118,8 @@ def _posted(questionnaire: dict) -> dict[str, list[str]]:
 
 def _plain(message: str, field) -> str:
     text = message.lower()
+    if field is not None:  # the question's own words must not be read as the kind of problem
+        text = text.replace(field.label.lower(), "")
     if "section needs answers" in text or (field is not None and field.type == "group"):
         return "Please answer the questions in this part."
     if "needs an answer" in text or "not answered" in text or "required" in text:

@@ -41,7 +41,9 @@ def test_checkin_introduction_shows_the_configured_crisis_line_and_no_scores(lau
     intro = intro[:intro.index("</p>")]
     assert "Call 988" in intro
     assert html.index('data-link-id="checkin.crisis-line"') < html.index('data-link-id="checkin.blow-ups"')
-    assert 'data-link-id="checkin.score.' not in html, "scores are hidden from the patient's form"
+    # Scores hidden from the patient are folded away on a clinician's form (opened by a click), never open.
+    scores = html.index('data-link-id="checkin.score.')
+    assert html.rfind('<details class="clinician-scores">', 0, scores) > html.rfind("</details>", 0, scores)
 
 
 def test_attended_session_without_risk_section_is_refused_beside_the_group(launched, ehr):

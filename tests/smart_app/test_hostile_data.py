@@ -106,7 +106,7 @@ def test_nul_and_bidi_override_are_refused(launched, ehr, text):
 
 
 def test_full_width_digits_are_not_numbers():
-    from smart_app.questionnaire_form import _convert
+    from smart_app.form_post import _convert
 
     for kind in ("integer", "decimal", "quantity"):
         with pytest.raises(ValueError):

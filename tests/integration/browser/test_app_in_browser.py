@@ -275,8 +275,8 @@ def test_record_a_session(launched: Page, stack, shot):
     choose(page, "interventions.used", "Empathic validation")
     choose(page, "interventions.used", "Clarification")
     choose(page, "interventions.stage", "What")
-    move_slider(page, "adherence.stance", 4)  # 1 -> 5
-    expect(question(page, "adherence.stance").locator("output")).to_have_text("5")
+    choose(page, "adherence.stance", "5")  # a row of the adherence grid, 1 to 7
+    expect(question(page, "adherence.stance").get_by_label("5", exact=True)).to_be_checked()
     question(page, "next.focus").locator("textarea").fill("The exam plan.")
     shot("session-form-filled")
 
@@ -344,7 +344,8 @@ def test_validation_error_is_shown_beside_the_question_and_answers_are_kept(laun
     choose(page, "alliance.rupture", "No")
     note = "Typed before the date was forgotten: keep me."
     question(page, "session.note").locator("textarea").fill(note)
-    # No date: the session date is required.
+    # No date (a new record starts dated today; the clinician cleared it): the session date is required.
+    question(page, "session.date").locator("input").fill("")
     shot("session-form-without-date")
 
     page_watch.expect(r"status of 422")  # the form comes back as 422 Unprocessable Entity
