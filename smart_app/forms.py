@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from fhir_mbt.client import ResourceNotFound, Unauthorized
 from fhir_mbt.content import shipped, terminology
@@ -37,7 +37,6 @@ from smart_app.form_save import (
     FINAL,
     Hold,
     Target,
-    can_write,
     candidate,
     questionnaire_for,
     render_form,
