@@ -29,7 +29,7 @@ from flask import Blueprint, abort, g, redirect, render_template, session, url_f
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.errors import ContentNotFound
 from smart_app import ehr, record_history, write_plans
-from smart_app.dashboard_data import questionnaire_id
+from smart_app.dashboard_data import flatten, questionnaire_id
 from smart_app.forms import FORMS, check_record, show
 from smart_app.local_time import local_date, local_datetime
 from smart_app.patient_context import banner
@@ -61,6 +61,8 @@ class Row:
     changes: list[Change] = field(default_factory=list)
     compared_with: str = ""
     first: bool = False
+    #: For the first version of a formulation revision: the reason the revision itself gives.
+    revision_reason: str = ""
 
 
 @dataclass
@@ -116,11 +118,18 @@ def _questionnaire(response: dict | None) -> dict | None:
 
 
 def _who(version: Version) -> str:
+    """The record's author as written (its display, else who its reference is), else the
+    Provenance's agent (one that names a resource: the engine writes a placeholder display
+    when there was no author)."""
     author = (version.response or {}).get("author")
-    for who in [author, *version.provenance_who]:
-        if isinstance(who, dict) and isinstance(who.get("display"), str) and who["display"].strip():
-            return who["display"].strip()
-    reference = author.get("reference") if isinstance(author, dict) else None
+    agents = [a for a in version.provenance_who if isinstance(a.get("reference"), str) and a["reference"]]
+    who = author if isinstance(author, dict) and (author.get("display") or author.get("reference")) else (
+        agents[0] if agents else None)
+    if who is None:
+        return "not recorded"
+    if isinstance(who.get("display"), str) and who["display"].strip():
+        return who["display"].strip()
+    reference = who.get("reference")
     if not isinstance(reference, str) or not reference:
         return "not recorded"
     if reference == f"Patient/{g.tokens.patient}":
@@ -233,7 +242,12 @@ def formulation():
     for n, history in enumerate(histories, 1):
         authored = local_date((history.current.response or {}).get("authored"))
         title = f"Formulation of {authored}" + (" (a revision)" if n > 1 else "")
-        sections.append(Section(title, history.rid, _rows(history, before, label), history.cut, history.total))
+        rows = _rows(history, before, label)
+        first = rows[-1] if rows and rows[-1].version.response is not None else None
+        if n > 1 and first is not None:
+            said = flatten(first.version.response.get("item")).get("revision.reason") or []
+            first.revision_reason = " ".join(str(s) for s in said if isinstance(s, str)).strip()
+        sections.append(Section(title, history.rid, rows, history.cut, history.total))
         last = next((v for v in reversed(history.versions) if v.response is not None), None)
         if last is not None:
             before, label = last, f"the formulation of {authored}" + (f", version {last.number}" if last.number else "")

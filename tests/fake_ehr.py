@@ -372,7 +372,7 @@ class FakeEhr:
             if method == "GET":
                 parts = urlsplit(url)
                 status, body, _ = self.handle("GET", f"{self.iss}/{parts.path}?{parts.query}", None, {})
-                out.append({"resource": body, "response": {"status": str(status)}})
+                out.append({"resource": body, "response": {"status": str(status)}, "read": True})
                 continue
             resource = _rewrite(entry.get("resource"), full_urls)
             if method == "POST":
@@ -398,6 +398,8 @@ class FakeEhr:
             out.append({"response": {"status": str(status), "location": headers.get("Location", "")}, "resource": body})
         for item in out:
             body = item.get("resource")
+            if item.pop("read", False):
+                continue
             if body and "id" in body and item["response"]["status"] in ("200", "201"):
                 fixed = _rewrite(body, full_urls)
                 self.resources[(fixed["resourceType"], fixed["id"])] = fixed

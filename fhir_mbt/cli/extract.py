@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     response, questionnaire, index, code = load(args)
     if code:
         return code
-    previous = json.load(args.previous) if args.previous else None
+    previous = None
+    if args.previous:
+        with args.previous:
+            previous = json.load(args.previous)
     if args.reason is not None and response.get("status") != "amended":
         return fail(make_outcome([_fatal("--reason is for an amended response (status `amended`): "
                                          f"this one is `{response.get('status')}`")]))

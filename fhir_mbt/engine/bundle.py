@@ -15,6 +15,8 @@ words) is the Provenance's ``reason.text``, beside its activity ``UPDATE``.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import re
 
 from fhir_mbt.engine.errors import ExtractionError
@@ -62,6 +64,10 @@ def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, 
     author = stored.get("author")
     who = author if isinstance(author, dict) else {"display": "unknown author"}
     basis = f"{identifier_key(ident)}#{stored.get('status')}#{stored.get('authored')}#{recorded}"
+    if amended:
+        # Two amendments recorded in the same second are two Provenances (a replay of one is one).
+        said = json.dumps([stored.get("item"), reason], sort_keys=True, separators=(",", ":"))
+        basis += "#" + hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     prov_id = PROVENANCE_ID_PREFIX + uuid5("provenance#" + basis)
     prov = {
         "resourceType": "Provenance",
