@@ -63,6 +63,8 @@ class Row:
     first: bool = False
     #: For the first version of a formulation revision: the reason the revision itself gives.
     revision_reason: str = ""
+    #: The version in force: the current version of the record (of the newest formulation record).
+    in_force: bool = False
 
 
 @dataclass
@@ -152,7 +154,7 @@ def _rows(history: RecordHistory, before: Version | None = None, before_label: s
         url = (url_for("forms.view", rid=history.rid) if current
                else url_for("history.version", rid=history.rid, vid=version.vid))
         row = Row(version, history.total, _who(version), STATUS.get(version.status, version.status or "unknown"),
-                  current, url, first=previous is None)
+                  current, url, first=previous is None, in_force=current)
         if previous is not None:
             row.changes = changes(previous.response, version.response,
                                   [_questionnaire(version.response), _questionnaire(previous.response)],
@@ -252,4 +254,7 @@ def formulation():
         if last is not None:
             before, label = last, f"the formulation of {authored}" + (f", version {last.number}" if last.number else "")
     sections.reverse()
+    for section in sections[1:]:  # revised since: their last versions are not the formulation in force
+        for row in section.rows:
+            row.in_force = False
     return _page("Formulation history", sections, reads, formulation=True, older_left=max(older_left, 0))

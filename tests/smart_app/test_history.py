@@ -207,6 +207,7 @@ def test_the_formulation_history_lists_revisions_and_amendments(launched, ehr):
     assert "Formulation of 1 Jun 2026 (a revision)" in html and "Formulation of 2 Mar 2026" in html
     assert html.index("Formulation of 1 Jun 2026") < html.index("Formulation of 2 Mar 2026"), "newest first"
     assert "Wording agreed with Peter" in html and "A sentence rewritten with the patient" in html
+    assert html.count('<span class="tag">current</span>') == 1 and "revised since" in html
     assert "from the formulation of 2 Mar 2026" in html, "a revision is compared with the formulation before it"
     assert f"/forms/r/{newest['id']}/v/1" in html, "earlier versions are readable"
     reason = flatten(newest["item"]).get("revision.reason")
