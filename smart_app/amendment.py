@@ -28,8 +28,8 @@ def read_reason(form: Mapping) -> tuple[str, str]:
     raw = form.get(FIELD, "") or ""
     text = " ".join(str(raw).split())
     if not text:
-        return "", ("Say why this record is being amended (for example: “Session date corrected: "
-                    "entered as the day of writing”). The reason is kept in the record's history.")
+        return "", ("Say why this record is being amended, for example “Session date corrected: it was "
+                    "entered as the day of writing”.")
     if _REFUSED.search(text):
         return text, "The reason contains control characters that cannot be saved: retype it."
     if len(text) > MAX_REASON:
