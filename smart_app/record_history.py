@@ -37,6 +37,8 @@ __all__ = ["MAX_VERSIONS", "ID", "Version", "RecordHistory", "Reads", "read", "h
 
 #: The newest this many versions of a record are read; the page says when there are more.
 MAX_VERSIONS = 100
+#: A reason is shown up to this many characters (the app writes at most 500).
+MAX_REASON_SHOWN = 1000
 ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TARGET = re.compile(r"(?:^|/)QuestionnaireResponse/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?$")
 
@@ -241,7 +243,7 @@ def attach_reasons(histories: Iterable[RecordHistory], provenances: Iterable[Map
     """Put each Provenance's reason (and agent) on the version it was written for."""
     by_rid = {h.rid: h for h in histories}
     for prov in provenances:
-        reasons = [r["text"].strip() for r in prov.get("reason") or []
+        reasons = [_short(r["text"]) for r in prov.get("reason") or []
                    if isinstance(r, dict) and isinstance(r.get("text"), str) and r["text"].strip()]
         agents = [a.get("who") for a in prov.get("agent") or [] if isinstance(a, dict) and isinstance(a.get("who"), dict)]
         for target in prov.get("target") or []:
@@ -255,6 +257,12 @@ def attach_reasons(histories: Iterable[RecordHistory], provenances: Iterable[Map
                 continue
             version.reasons.extend(r for r in reasons if r not in version.reasons)
             version.provenance_who.extend(agents)
+
+
+def _short(text: str) -> str:
+    """A reason as a line, cut at :data:`MAX_REASON_SHOWN` (another system's may be long)."""
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_REASON_SHOWN else line[:MAX_REASON_SHOWN - 1].rstrip() + "…"
 
 
 def _stored_before(history: RecordHistory, prov: Mapping) -> Version | None:

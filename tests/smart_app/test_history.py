@@ -257,3 +257,13 @@ def test_a_provenance_launch_without_read_scope_still_amends(client, ehr, exampl
     html = client.get(f"/forms/r/{record['id']}/history").get_data(as_text=True)
     assert len(versions_shown(html)) == 2 and ours(ehr, "Provenance") == []
 
+
+
+def test_reasons_are_shown_as_text_and_a_long_one_from_elsewhere_is_cut(launched, ehr):
+    record = completed(launched, ehr)
+    amend(launched, ehr, record["id"], "changed", '<script>alert(1)</script> "fixed"')
+    ehr.put({"resourceType": "Provenance", "target": [{"reference": f"QuestionnaireResponse/{record['id']}"}],
+             "recorded": "2026-11-23T12:00:00Z", "reason": [{"text": "word " * 400}]})
+    html = launched.get(f"/forms/r/{record['id']}/history").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert ("word " * 199).strip() in html and ("word " * 201).strip() not in html and "…" in html
