@@ -119,7 +119,7 @@ def _said(form: _Form, link: str, answer: Mapping, when: Callable[[str], str]) -
             return ("quantity", value.get("value"), value.get("code") or unit), f"{_number(value.get('value'))} {unit}".strip()
         if key == "valueReference" and isinstance(value, Mapping):
             return ("reference", value.get("reference")), str(value.get("display") or value.get("reference") or "")
-        if key == "valueDateTime":
+        if key in ("valueDateTime", "valueDate"):
             return value, when(str(value))
         if key == "valueString":
             return value, _short(str(value))
@@ -160,7 +160,8 @@ def changes(older: Mapping | None, newer: Mapping, questionnaires: Iterable[Mapp
     """The answers that differ from ``older`` to ``newer``, in the form's order.
 
     ``questionnaires`` give the question texts and answer labels (the newer
-    version's first); ``when`` shows a date and time (e.g. in the service's zone).
+    version's first); ``when`` shows a date or a date and time (e.g. in the
+    service's zone).
     """
     form = _Form(questionnaires, index)
     before = _flatten((older or {}).get("item"), form, when)

@@ -124,6 +124,9 @@ def test_date_times_are_shown_as_the_caller_says():
     newer = {"item": [{"linkId": "at", "answer": [{"valueDateTime": "2026-03-02T10:00:00Z"}]}]}
     [change] = changes(older, newer, [q], when=lambda v: "local " + v[11:16])
     assert change.old == ("local 09:00",) and change.new == ("local 10:00",)
+    [day] = changes(record(date=[{"valueDate": "2026-03-02"}]), record(date=[{"valueDate": "2026-03-09"}]),
+                    [QUESTIONNAIRE], when=lambda v: f"day {v[-2:]}")
+    assert day.old == ("day 02",) and day.new == ("day 09",)
 
 
 def test_a_real_session_record_amended_reads_in_clinical_words(ehr, example_data):
