@@ -37,7 +37,8 @@ DATA_SCOPES = [
     resource_scope("patient", "Patient", "r"),
     resource_scope("patient", "QuestionnaireResponse", "crus"),
     resource_scope("patient", "Observation", "crus"),
-    resource_scope("patient", "Provenance", "cu"),  # written by PUT to a derived id: idempotent
+    # Written by PUT to a derived id (idempotent); read back for a record's history (why it was amended).
+    resource_scope("patient", "Provenance", "crus"),
     resource_scope("patient", "Task", "ru"),  # follow-ups of risk a patient reported: read, close
     resource_scope("patient", "Flag", "ru"),
 ]

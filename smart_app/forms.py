@@ -19,6 +19,7 @@ to be checked and saved.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
@@ -169,7 +170,14 @@ def _load(rid: str) -> dict:
         response = g.fhir.read("QuestionnaireResponse", rid)
     except ValueError:
         abort(404, description="There is no such record.")
+    return check_record(response, rid)
+
+
+def check_record(response, rid: str) -> dict:
+    """``response`` (any version of ``rid``) if it is one of this app's forms for the patient open now."""
     check_response_shape(response)
+    if response.get("id") != rid:
+        raise MalformedRecord(f"QuestionnaireResponse/{rid} came back as another record")
     if questionnaire_id(response) not in FORMS:
         raise MalformedRecord(f"QuestionnaireResponse/{rid} is not one of this app's forms")
     subject = (response.get("subject") or {}).get("reference", "")
@@ -183,6 +191,11 @@ def _load(rid: str) -> dict:
 def view(rid):
     """The record as a summary (``record_page``): what was answered, scores with their meaning, printable."""
     return record_page.show(rid)
+
+
+def show(response: dict, earlier=None):
+    """An ``earlier`` version of a record (its place in the history), read-only, as its record page."""
+    return record_page.render_record(response, {}, earlier=earlier)
 
 
 @bp.get("/r/<rid>/edit")
@@ -260,10 +273,12 @@ def create(qid):
                            form_errors=True, general_errors=[
                                "This form had expired or was opened in another sign-in. Nothing was saved; "
                                "your answers are below: save again."])
-    if not issued.get("rid") and issued.get("uncertain"):
+    unconfirmed = bool(issued.get("uncertain"))
+    if not issued.get("rid") and unconfirmed:
         issued = _ask_server(target, issued)
     if issued.get("rid"):
         # This page was saved once already (a second click, Back, a retry): it is that record.
+        target = dataclasses.replace(target, unconfirmed=unconfirmed)
         return _guarded(lambda: _continue(target, issued), posted, submission_id, None)
     return _guarded(lambda: save(target), posted, submission_id, None)
 
@@ -347,11 +362,12 @@ def _continue(target: Target, issued: dict):
             if complete:
                 return redirect(url_for("dashboard.index"))
             return redirect(url_for("forms.edit", rid=base["id"]))
-    return _save_existing(base["id"], target.posted, from_new=True, base=base, version=issued.get("version"))
+    return _save_existing(base["id"], target.posted, from_new=True, base=base, version=issued.get("version"),
+                          unconfirmed=target.unconfirmed)
 
 
 def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | None = None,
-                   version: str | None = None):
+                   version: str | None = None, unconfirmed: bool = False):
     base = base or _load(rid)
     questionnaire = questionnaire_for(questionnaire_id(base))
     current = (base.get("meta") or {}).get("versionId")
@@ -370,7 +386,8 @@ def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | Non
     if not current:
         return refuse("The FHIR server did not say which version of this record it holds, so a change could "
                       "overwrite someone else's. Nothing was saved.", 502)
-    target = Target(questionnaire, posted, submission_id, action, base=base, version=current)
+    target = Target(questionnaire, posted, submission_id, action, base=base, version=current,
+                    unconfirmed=unconfirmed)
     if not sent or not _VERSION.match(sent) or sent != current:
         complete = request.form.get("action") == "complete"
         if (base.get("status") in FINAL) == complete:

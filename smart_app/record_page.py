@@ -23,7 +23,7 @@ from smart_app.patient_context import banner, remember
 from smart_app.patient_data import MalformedRecord, check_response_shape
 from smart_app.record_summary import questionnaire_of, render, summarize
 
-__all__ = ["read_record", "show"]
+__all__ = ["read_record", "show", "render_record"]
 
 log = logging.getLogger(__name__)
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
@@ -76,11 +76,17 @@ def show(rid: str):
     patient = resources.get(f"Patient/{g.tokens.patient}")
     if patient is not None:
         remember(patient_summary(patient))
+    return render_record(response, resources)
+
+
+def render_record(response: dict, resources: Mapping[str, dict], *, earlier: dict | None = None):
+    """The summary page of ``response``; an ``earlier`` version (its place in the history) is read-only."""
     person = banner()
     questionnaire = questionnaire_of(response, shipped())
     if questionnaire is None:
-        raise MalformedRecord(f"QuestionnaireResponse/{rid} names no Questionnaire this app has")
+        raise MalformedRecord(f"QuestionnaireResponse/{response.get('id')} names no Questionnaire this app has")
     summary = summarize(questionnaire, response, resources=resources, patient_name=person.get("name", ""))
     return render_template("response.html", summary=summary, summary_html=render(summary), response=response,
-                           can_write=can_write() and response.get("status") in EDITABLE,
-                           final=response.get("status") in FINAL, ctx=g.tokens.context, patient=person)
+                           can_write=can_write() and response.get("status") in EDITABLE and earlier is None,
+                           final=response.get("status") in FINAL, ctx=g.tokens.context, patient=person,
+                           earlier=earlier)

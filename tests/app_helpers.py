@@ -138,6 +138,10 @@ def form_data(ehr, qid):
     return data
 
 
+#: What a clinician types as the reason for an amendment.
+REASON = {"amend_reason": "Answers corrected after checking the clinical notes"}
+
+
 def ours(ehr, resource_type):
     """The resources of ``resource_type`` written by the test (not the example patient's)."""
     return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]

@@ -77,9 +77,12 @@ def test_launch_dashboard_complete_and_amend(stack, ehr_limits, case):
 
     edit = f"{stack.app_base}/forms/r/{stored['id']}/edit"
     changed = session_form({"session.date": day, "next.focus": f"amended on {case}"})
-    amended = session.post(edit, data={**changed, **hidden_fields(session, edit), "action": "complete"},
-                           timeout=TIMEOUT)
+    amended = session.post(edit, data={**changed, **hidden_fields(session, edit), "action": "complete",
+                                       "amend_reason": f"Focus corrected ({case})"}, timeout=TIMEOUT)
     assert amended.status_code == 200 and urlsplit(amended.url).path == "/dashboard", amended.text[:2000]
     current = fhir(stack).read("QuestionnaireResponse", stored["id"])
     assert current["status"] == "amended" and f"amended on {case}" in str(current)
     assert len(observations_of(stack, stored["id"])) == len(observations), "an amendment updates, never adds"
+    reasons = [r.get("text") for p in fhir(stack).search("Provenance", {"target": f"QuestionnaireResponse/{stored['id']}"})
+               for r in p.get("reason") or []]
+    assert reasons == [f"Focus corrected ({case})"], "the reason is on the amendment's Provenance"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from app_helpers import YES, latest_session, launch, long_history, set_answer
+from app_helpers import REASON, YES, latest_session, launch, long_history, set_answer
 
 PATIENT = "mbt-example-peter"
 
@@ -80,7 +80,7 @@ def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example
     edit = f"/forms/r/{older['id']}/edit"
     questionnaire = shipped().get(terminology.questionnaire_url(terminology.WEEKLY_CHECKIN))
     data = post_data_from_response(questionnaire, older)
-    answer = client.post(edit, data={**data, **form_csrf(client, edit), "action": "complete"})
+    answer = client.post(edit, data={**data, **form_csrf(client, edit), "action": "complete", **REASON})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
     amended = ehr.resources[("QuestionnaireResponse", older["id"])]
     assert amended["status"] == "amended" and amended["authored"] == older["authored"]

@@ -51,7 +51,9 @@ def _writes(pehr) -> int:
 
 @pytest.mark.parametrize("path", ["/forms/mbt-session-record/new", "/forms/mbt-weekly-checkin/new",
                                   "/forms/r/peter-session-01", "/forms/r/peter-session-01/edit",
-                                  "/forms/r/clin-draft/edit", "/forms/mbt-formulation/revise", "/copy/formulation"])
+                                  "/forms/r/clin-draft/edit", "/forms/mbt-formulation/revise", "/copy/formulation",
+                                  "/forms/r/peter-session-01/history", "/forms/r/peter-session-01/v/1",
+                                  "/forms/formulation/history"])
 def test_clinician_pages_answer_403_with_a_clear_page(patient, pehr, path):
     before = len(pehr.fhir_requests)
     page = patient.get(path)
