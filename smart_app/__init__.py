@@ -45,13 +45,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.jinja_env.filters["local_datetime"] = local_time.local_datetime
     app.jinja_env.filters["local_date"] = local_time.local_date
 
-    from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, launch, patient_access, patient_copy,
-                           patient_forms, patient_portal)
+    from smart_app import (cds_hooks, client_auth, dashboard, drafts, follow_up, forms, launch, patient_access,
+                           patient_copy, patient_forms, patient_portal)
 
     patient_access.init_app(app)
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
+    app.register_blueprint(drafts.bp)
     app.register_blueprint(patient_copy.bp)
     app.register_blueprint(follow_up.bp)
     app.register_blueprint(patient_portal.portal)
