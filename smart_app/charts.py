@@ -162,7 +162,7 @@ def _time_axis(axis: TimeAxis, left: float, right: float, top: float, bottom: fl
     last_end = -math.inf
     for x, label in axis.ticks(left, right):
         parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom + 4}"/>')
-        start, end, anchor, ax = _label_box(x, label, 1, W - 1)
+        start, end, anchor, ax = _label_box(x, label, left - 2, W - 1)
         if start < last_end + LABEL_GAP:
             continue
         last_end = end

@@ -92,7 +92,10 @@ class PatientView:
 
 def number(value: Any) -> float | None:
     """An answer as a number (an integer, a decimal or a quantity's value), else None."""
-    if isinstance(value, bool) or value is None:
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value)
+    if value is None or kind is bool:
         return None
     if isinstance(value, (int, float)):
         return float(value)

@@ -1,8 +1,10 @@
 """Discarding a draft: a clinician's unfinished QuestionnaireResponse of the launched patient, removed for good.
 
     GET  /forms/r/<rid>/discard   the confirmation page (the lists also ask, inline, in a <details>)
-    POST /forms/r/<rid>/discard   confirm=yes and the version seen: DELETE with If-Match on that version;
-                                  where the server will not delete: PUT status entered-in-error, If-Match
+    POST /forms/r/<rid>/discard   confirm=yes and the version seen: PUT status entered-in-error with If-Match
+                                  on that version (the check HAPI honours: it ignores If-Match on DELETE),
+                                  then DELETE with If-Match on the version written; where the server will
+                                  not delete, the draft stays withdrawn as entered-in-error
 
 What may be discarded is decided from the record as the server has it now,
 never from the page: only a draft (``in-progress``) of the launched patient,
@@ -147,48 +149,78 @@ def discard(rid):
     if outcome == "deleted":
         flash(f"The draft “{_title(response)}” (last saved {when}) was deleted from the FHIR server.", "info")
     else:
-        flash(f"The FHIR server does not delete records, so the draft “{_title(response)}” (last saved {when}) was "
-              "marked as entered in error instead: it is no longer a draft, and the server keeps it marked as not "
-              "valid.", "info")
+        flash(f"The draft “{_title(response)}” (last saved {when}) was withdrawn: the FHIR server did not delete it, "
+              "so it keeps it marked as entered in error (not valid). It is no longer a draft.", "info")
     log.info("a draft was discarded (%s)", outcome)
     return redirect(_back(), code=303)
 
 
 def _remove(response: dict, version: str) -> str:
-    """DELETE the draft at ``version`` ("deleted"), or where the server refuses, withdraw it ("entered-in-error")."""
+    """Withdraw the draft at ``version`` (PUT entered-in-error, If-Match), then DELETE it where the server will.
+
+    The withdrawal is the version check that holds everywhere: HAPI, for one,
+    ignores If-Match on DELETE, and a save made after the page was shown must
+    never be deleted unseen. A server that refuses the DELETE (or fails at it)
+    keeps the draft withdrawn: "entered-in-error". Returns "deleted" or
+    "entered-in-error"; anything else stops with the page that says why.
+    """
     rid = response["id"]
-    if ehr.can(QR, "delete"):
-        try:
-            g.fhir.delete(QR, rid, if_match=version)
-            return "deleted"
-        except (Forbidden, RequestRejected, InvalidResource, VersionConflict):
-            # Refused: not allowed or not supported (403, 405, 400), or a conflict (409/412), which may be
-            # someone else's save, or the server's own reason (a reference to it). The version tells which.
-            now = _reread(rid)
-            if now is None:
-                return "deleted"
-            if (now.get("meta") or {}).get("versionId") != version or now.get("status") != "in-progress":
-                _conflict(rid)
-        except (Unauthorized, ResourceNotFound):
-            raise
-        except FhirError:
-            return _after_failure(rid, version, "deleted")
-    if not ehr.can(QR, "update"):
-        _refuse("This draft was not discarded", "The FHIR server refused to delete it, and this app may not change "
-                "it otherwise. Nothing was changed.", 403)
+    withdrawn = _withdraw(response, version) if ehr.can(QR, "update") else None
+    if withdrawn == "gone":
+        return "deleted"
+    if not ehr.can(QR, "delete"):
+        return "entered-in-error"
     try:
-        g.fhir.update({**response, "status": "entered-in-error"}, if_match=version)
+        g.fhir.delete(QR, rid, if_match=withdrawn or version)
+        return "deleted"
+    except ResourceNotFound:
+        return "deleted"
+    except Unauthorized:
+        raise
+    except (Forbidden, RequestRejected, InvalidResource, VersionConflict) as exc:
+        if withdrawn:
+            return "entered-in-error"
+        if isinstance(exc, VersionConflict):
+            _conflict(rid)
+        _refuse("This draft was not discarded", "The FHIR server refused to delete it, and this app may not change "
+                "it otherwise. Nothing was changed; the draft is still there.", 502)
+    except FhirError:
+        log.warning("deleting a draft failed at the server; reading it again")
+        now = _reread(rid)
+        if now is None:
+            return "deleted"
+        if withdrawn or now.get("status") == "entered-in-error":
+            return "entered-in-error"
+        _unchanged_or_conflict(rid, now, version)
+    return "entered-in-error"
+
+
+def _withdraw(response: dict, version: str) -> str | None:
+    """PUT the draft as entered-in-error over ``version``: its new version id ("" when not said), "gone" when
+    it was removed meanwhile, None when the server refuses updates but the app may still try DELETE."""
+    rid = response["id"]
+    try:
+        written = g.fhir.update({**response, "status": "entered-in-error"}, if_match=version)
+        return written.version_id or ""
     except VersionConflict:
         _conflict(rid)
     except (Unauthorized, ResourceNotFound):
         raise
     except (Forbidden, RequestRejected, InvalidResource) as exc:
         log.warning("withdrawing a draft was refused: %s", type(exc).__name__)
-        _refuse("This draft was not discarded", "The FHIR server refused both to delete the draft and to mark it "
-                "as entered in error. Nothing was changed; the draft is still there.", 502)
+        if ehr.can(QR, "delete"):
+            return None
+        _refuse("This draft was not discarded", "The FHIR server refused to mark the draft as entered in error. "
+                "Nothing was changed; the draft is still there.", 502)
     except FhirError:
-        return _after_failure(rid, version, "entered-in-error")
-    return "entered-in-error"
+        log.warning("withdrawing a draft failed at the server; reading it again")
+        now = _reread(rid)
+        if now is None:
+            return "gone"
+        if now.get("status") == "entered-in-error":
+            return (now.get("meta") or {}).get("versionId") or ""
+        _unchanged_or_conflict(rid, now, version)
+    return None
 
 
 def _conflict(rid: str) -> None:
@@ -199,29 +231,21 @@ def _conflict(rid: str) -> None:
 
 
 def _reread(rid: str) -> dict | None:
-    """The draft as the server has it now; None when it is gone."""
+    """The draft as the server has it now; None when it is gone. A failure here is said as such."""
     try:
         return g.fhir.read(QR, rid)
     except ResourceNotFound:
         return None
-
-
-def _after_failure(rid: str, version: str, wanted: str) -> str:
-    """The server failed mid-way: read the draft again and say what happened, never guess."""
-    log.warning("discarding a draft failed at the server; reading it again")
-    try:
-        now = _reread(rid)
     except FhirError:
         _refuse("The FHIR server failed", "The FHIR server failed while the draft was being discarded, and it "
                 "could not be checked afterwards whether the draft is gone. Nothing else was changed. Open the "
                 "patient's records to see whether it is still listed as a draft.", 502)
-    if now is None:
-        return "deleted"
-    if now.get("status") == "entered-in-error":
-        return "entered-in-error"
-    if (now.get("meta") or {}).get("versionId") == version:
+
+
+def _unchanged_or_conflict(rid: str, now: dict, version: str) -> None:
+    """After a failed write: the draft as it was (say so, nothing lost), or someone else's newer save."""
+    if (now.get("meta") or {}).get("versionId") == version and now.get("status") == "in-progress":
         _refuse("The FHIR server failed", "The FHIR server failed while the draft was being discarded. The draft is "
                 "still there, unchanged: nothing was lost. Try again in a moment.", 502,
                 retry_url=url_for("drafts.confirm", rid=rid, next=request.values.get("next") or None))
     _conflict(rid)
-    return wanted

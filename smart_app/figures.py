@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass
-from typing import Collection, Mapping, Sequence
+from typing import Collection, Sequence
 
 from markupsafe import Markup
 
@@ -49,7 +49,7 @@ def _placed(entries: Sequence[Entry], kind: str, zone: _dt.tzinfo) -> list[tuple
 
 def _took_place(e: Entry) -> bool:
     attendance = first(e.answers, "session.attendance")
-    return attendance is None or (isinstance(attendance, Mapping) and attendance.get("code") in ATTENDED)
+    return attendance is None or (isinstance(attendance, dict) and attendance.get("code") in ATTENDED)
 
 
 def _cell(value: float | None) -> str:

@@ -14,7 +14,7 @@ listed here (the dashboard lists them apart, each with its own actions).
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from fhir_mbt.cds import risk
@@ -64,6 +64,7 @@ class Row:
     risk: tuple[str, ...]
     status: str
     sort: tuple = field(repr=False, compare=False, default=())
+    entry: Entry | None = field(repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,11 @@ def _detail(kind: str, e: Entry) -> str:
 
 
 def rows(view: PatientView, zone: _dt.tzinfo) -> list[Row]:
-    """Every completed or amended record of the view, newest first (by its date, then when it was written)."""
+    """Every completed or amended record of the view, newest first (by its date, then when it was written).
+
+    A row's ``detail`` is left empty here and written by :func:`listing` for
+    the rows of the page shown: years of records are sorted, not described.
+    """
     by_kind = {"session": view.sessions, "checkin": view.checkins, "rfq8": view.rfq8, "profile": view.profiles,
                "review": view.reviews, "crisis-plan": view.crisis_plans, "formulation": view.formulations}
     flags = risk.flagged(view.sessions, view.checkins)
@@ -162,8 +167,8 @@ def rows(view: PatientView, zone: _dt.tzinfo) -> list[Row]:
         for e in entries:
             at = moment(e, kind, zone)
             when = e.date if kind in _DATED else str(e.response.get("authored", "")) or e.date
-            out.append(Row(e.id, kind, label, when, _detail(kind, e), entered_by(e.response), flags.get(e.id, ()),
-                           e.status, (at.date().isoformat() if at else "", str(e.response.get("authored", "")), e.id)))
+            out.append(Row(e.id, kind, label, when, "", entered_by(e.response), flags.get(e.id, ()), e.status,
+                           (at.date().isoformat() if at else "", str(e.response.get("authored", "")), e.id), e))
     out.sort(key=lambda r: r.sort, reverse=True)
     return out
 
@@ -196,6 +201,7 @@ def listing(all_rows: list[Row], kind: str | None, page: str | int | None, per_p
         raise ListRequestError(f"There is no page {number_}: this list has {pages} page{'s' if pages != 1 else ''}.",
                                404)
     start = (number_ - 1) * per_page
-    shown = chosen[start:start + per_page]
+    shown = [replace(r, detail=_detail(r.kind, r.entry)) if r.entry is not None and not r.detail else r
+             for r in chosen[start:start + per_page]]
     return Listing(shown, kind, number_, pages, len(chosen), start + 1 if shown else 0, start + len(shown), per_page,
                    counts, len(all_rows))

@@ -68,7 +68,11 @@ RISK_YES = "risk-yes"
 
 
 def _yes(value: Any) -> bool:
-    return value is True or (isinstance(value, Mapping) and value.get("code") == RISK_YES)
+    if value is True:
+        return True
+    if type(value) is dict:  # the usual case, without the slower abstract check
+        return value.get("code") == RISK_YES
+    return isinstance(value, Mapping) and value.get("code") == RISK_YES
 
 
 @dataclass(frozen=True)

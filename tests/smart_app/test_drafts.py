@@ -87,8 +87,11 @@ def test_a_draft_saved_in_the_app_is_deleted_with_if_match(launched, ehr):
     answer = _discard(launched, draft["id"], version, next="dashboard.records")
     assert answer.status_code == 303 and answer.headers["Location"].startswith("/records")
     assert _stored(ehr, draft["id"]) is None
+    [withdraw] = [r for r in ehr.fhir_requests if r.method == "PUT"]
+    assert withdraw.headers["If-Match"] == f'W/"{version}"'
+    assert '"status": "entered-in-error"' in withdraw.body.decode() or '"status":"entered-in-error"' in withdraw.body.decode()
     [delete] = _deletes(ehr)
-    assert delete.headers["If-Match"] == f'W/"{version}"'
+    assert delete.headers["If-Match"] == f'W/"{int(version) + 1}"', "the version the withdrawal wrote"
     shown = launched.get(answer.headers["Location"]).get_data(as_text=True)
     assert "was deleted from the FHIR server" in shown and f'data-draft="{draft["id"]}"' not in shown
 
@@ -103,7 +106,7 @@ def test_a_server_that_refuses_delete_gets_entered_in_error_with_if_match(launch
     [put] = [r for r in ehr.fhir_requests if r.method == "PUT"]
     assert put.headers["If-Match"] == 'W/"1"'
     shown = launched.get("/dashboard").get_data(as_text=True)
-    assert "marked as entered in error instead" in shown and 'data-draft="draft-1"' not in shown
+    assert "was withdrawn" in shown and "marked as entered in error" in shown and 'data-draft="draft-1"' not in shown
     assert 'data-record="draft-1"' not in shown, "withdrawn, it is no record either"
 
 
@@ -184,31 +187,69 @@ def test_a_draft_saved_again_since_the_page_was_shown_is_not_discarded(launched,
     assert stored["status"] == "in-progress" and stored["meta"]["versionId"] == "2" and _deletes(ehr) == []
 
 
-def test_a_save_racing_the_delete_wins_and_is_kept(launched, ehr):
+def test_a_save_racing_the_discard_wins_and_is_kept(launched, ehr):
     draft = _draft(ehr)
     handle = ehr.handle
 
     def racing(method, url, body, headers):
-        if method == "DELETE":  # someone saves the draft just before the delete arrives
+        if method in ("PUT", "DELETE") and not racing.done:  # someone saves the draft just before
+            racing.done = True
             ehr.put({**draft, "authored": "2026-11-28T10:00:00Z"})
         return handle(method, url, body, headers)
 
+    racing.done = False
     ehr.handle = racing
     answer = _discard(launched, "draft-1")
     assert answer.status_code == 409 and "nothing was discarded or overwritten" in answer.get_data(as_text=True)
     stored = _stored(ehr, "draft-1")
-    assert stored["status"] == "in-progress" and stored["meta"]["versionId"] == "2"
-    assert [r for r in ehr.fhir_requests if r.method == "PUT"] == []
+    assert stored["status"] == "in-progress" and stored["meta"]["versionId"] == "2" and _deletes(ehr) == []
 
 
-def test_a_server_error_leaves_the_draft_and_says_so(launched, ehr):
+def test_a_server_that_ignores_if_match_on_delete_cannot_lose_a_racing_save(launched, ehr):
+    """HAPI deletes whatever the If-Match says: the withdrawal before the DELETE is what checks the version."""
+    draft = _draft(ehr)
+    delete, handle = ehr._delete, ehr.handle
+    ehr._delete = lambda rtype, rid, if_match: delete(rtype, rid, None)
+
+    def racing(method, url, body, headers):
+        if method in ("PUT", "DELETE") and not racing.done:  # saved after the app read it, before it wrote
+            racing.done = True
+            ehr.put({**draft, "authored": "2026-11-28T10:00:00Z"})
+        return handle(method, url, body, headers)
+
+    racing.done = False
+    ehr.handle = racing
+    answer = _discard(launched, "draft-1", version="1")
+    assert answer.status_code == 409
+    stored = _stored(ehr, "draft-1")
+    assert stored is not None and stored["status"] == "in-progress" and stored["meta"]["versionId"] == "2"
+
+
+def test_a_server_error_on_the_withdrawal_leaves_the_draft_and_says_so(launched, ehr):
     _draft(ehr)
-    ehr.fault(method="DELETE", path="QuestionnaireResponse/draft-1", status=500)
+    ehr.fault(method="PUT", path="QuestionnaireResponse/draft-1", status=500)
     answer = _discard(launched, "draft-1")
     html = answer.get_data(as_text=True)
     assert answer.status_code == 502 and "still there, unchanged: nothing was lost" in html
     assert "Try again" in html
-    assert _stored(ehr, "draft-1")["status"] == "in-progress"
+    stored = _stored(ehr, "draft-1")
+    assert stored["status"] == "in-progress" and stored["meta"]["versionId"] == "1" and _deletes(ehr) == []
+
+
+def test_a_withdrawal_that_landed_despite_a_server_error_goes_on_to_delete(launched, ehr):
+    _draft(ehr)
+    ehr.fault(method="PUT", path="QuestionnaireResponse/draft-1", status=500, after_write=True)
+    answer = _discard(launched, "draft-1")
+    assert answer.status_code == 303 and _stored(ehr, "draft-1") is None
+    assert "was deleted from the FHIR server" in launched.get("/dashboard").get_data(as_text=True)
+
+
+def test_a_server_error_on_the_delete_leaves_the_draft_withdrawn_and_says_so(launched, ehr):
+    _draft(ehr)
+    ehr.fault(method="DELETE", path="QuestionnaireResponse/draft-1", status=500)
+    answer = _discard(launched, "draft-1")
+    assert answer.status_code == 303 and _stored(ehr, "draft-1")["status"] == "entered-in-error"
+    assert "was withdrawn" in launched.get("/dashboard").get_data(as_text=True)
 
 
 def test_a_delete_that_landed_despite_a_server_error_is_reported_done(launched, ehr):
@@ -221,7 +262,7 @@ def test_a_delete_that_landed_despite_a_server_error_is_reported_done(launched, 
 
 def test_when_the_server_cannot_be_asked_afterwards_the_page_says_it_does_not_know(launched, ehr):
     _draft(ehr)
-    ehr.fault(method="DELETE", path="QuestionnaireResponse/draft-1", status=503)
+    ehr.fault(method="PUT", path="QuestionnaireResponse/draft-1", status=503)
     ehr.fault(method="GET", path="QuestionnaireResponse/draft-1", status=503, skip=1)
     answer = _discard(launched, "draft-1")
     html = answer.get_data(as_text=True)
@@ -229,12 +270,12 @@ def test_when_the_server_cannot_be_asked_afterwards_the_page_says_it_does_not_kn
     assert _stored(ehr, "draft-1")["status"] == "in-progress"
 
 
-def test_a_failed_withdrawal_leaves_the_draft_and_says_so(launched, ehr):
+def test_a_server_that_refuses_both_changes_nothing(launched, ehr):
     _draft(ehr)
     ehr.deletes = False
-    ehr.fault(method="PUT", path="QuestionnaireResponse/draft-1", status=500)
+    ehr.fault(method="PUT", path="QuestionnaireResponse/draft-1", status=405)
     answer = _discard(launched, "draft-1")
-    assert answer.status_code == 502 and "nothing was lost" in answer.get_data(as_text=True)
+    assert answer.status_code == 502 and "still there" in answer.get_data(as_text=True)
     assert _stored(ehr, "draft-1")["status"] == "in-progress"
 
 

@@ -88,7 +88,7 @@ def test_dates_are_the_local_day_and_sort_by_it():
 
 
 def test_details_say_what_each_record_holds():
-    by_id = {r.id: r for r in _rows(_responses())}
+    by_id = {r.id: r for r in listing(_rows(_responses()), None, 1, per_page=1000).rows}
     assert by_id["peter-checkin-27"].detail == "blow-ups 2 · paused 6"
     assert by_id["peter-rfq8-m6"].detail == "RFQ_c 0.67 · RFQ_u 0.83"
     assert by_id["peter-session-01"].detail.startswith("Individual · Attended")
