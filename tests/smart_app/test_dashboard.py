@@ -310,3 +310,21 @@ def test_a_later_clear_session_does_not_hide_the_alert(client, ehr, example_data
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
     assert "risky-checkin" in alert_of(html) and "clear-session" not in alert_of(html)
+
+
+def test_the_alert_and_the_list_give_a_checkins_local_date(client, app, ehr, example_data):
+    import datetime as dt
+
+    app.config["MBT_TIMEZONE"] = "Pacific/Auckland"
+    risky = _recent(ehr, "mbt-weekly-checkin", "late-checkin", 2)
+    sent = dt.date.fromisoformat(risky["authored"][:10])
+    risky["authored"] = f"{sent.isoformat()}T23:30:00Z"  # the next morning in Auckland
+    assert set_answer(risky, "checkin.risk.suicide-thoughts", [{"valueBoolean": True}])
+    ehr.put(risky)
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    local = sent + dt.timedelta(days=1)
+    label = f"{local.day} {local:%b %Y}"
+    assert f"<strong>{label}</strong>, check-in" in alert_of(html) and f"Open the check-in of {label}" in alert_of(html)
+    row = html[html.index('<tr class="risk" data-record="late-checkin"'):]
+    assert f'<td class="date">{label}</td>' in row[:row.index("</tr>")]
