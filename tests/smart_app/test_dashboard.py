@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import json
 
-from app_helpers import launch, long_history
+from app_helpers import YES, latest_session, launch, long_history, set_answer
 
 PATIENT = "mbt-example-peter"
-YES = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-yes", "display": "Yes"}}]
-
-
-def set_answer(response: dict, link_id: str, answer: list) -> bool:
-    for item in response.get("item", []):
-        if item.get("linkId") == link_id:
-            item["answer"] = answer
-            return True
-        if set_answer(item, link_id, answer):
-            return True
-        for a in item.get("answer", []):
-            if set_answer(a, link_id, answer):
-                return True
-    return False
 
 
 def find_item(items: list, link_id: str) -> dict | None:
@@ -41,11 +27,6 @@ def alert_of(html: str) -> str:
         return ""
     start = html.index('class="risk-alert"')
     return html[start:html.index("</section>", start)]
-
-
-def latest_session(ehr) -> dict:
-    sessions = [r for r in ehr.of_type("QuestionnaireResponse") if "mbt-session-record" in r["questionnaire"]]
-    return max(sessions, key=lambda r: r["authored"])
 
 
 def test_dashboard_shows_formulation_goals_and_charts(launched):

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import re
 
-import json
-
 import pytest
-import responses
 
 from app_helpers import hidden_fields
-from fhir_mbt.content import definitions_dir
-from patient_ehr import CHECKIN, ME, PETER, PatientEhr, checkin_answers, portal_launch, risky, send
+from patient_ehr import CHECKIN, ME, checkin_answers, portal_launch, risky, send
 
 CLINICIAN = "Practitioner/mbt-example-clinician"
-
-
-@pytest.fixture
-def pehr():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = PatientEhr(rsps)
-        fake.patient = PETER
-        fake._bundle(json.loads((definitions_dir() / "examples" / "Bundle-mbt-example-peter.json").read_text()))
-        yield fake
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ import zoneinfo
 
 import pytest
 
-from app_helpers import launch, long_history
-from fhir_mbt.content import definitions_dir, shipped, terminology
+from app_helpers import YES, launch, long_history, set_answer
+from fhir_mbt.content import definitions_dir, shipped
 from smart_app.dashboard_data import build_view
 from smart_app.records import KINDS, ListRequestError, listing, rows
 
 PATIENT = "mbt-example-peter"
 UTC = zoneinfo.ZoneInfo("UTC")
-YES = [{"valueCoding": {"system": terminology.CODE_SYSTEM, "code": "risk-yes", "display": "Yes"}}]
 
 
 def _responses() -> list[dict]:
@@ -32,16 +31,6 @@ def _responses() -> list[dict]:
 
 def _rows(responses, zone=UTC):
     return rows(build_view(responses, None, shipped(), today=dt.date(2026, 11, 30)), zone)
-
-
-def set_answer(response: dict, link_id: str, answer: list) -> bool:
-    for item in response.get("item", []):
-        if item.get("linkId") == link_id:
-            item["answer"] = answer
-            return True
-        if set_answer(item, link_id, answer) or any(set_answer(a, link_id, answer) for a in item.get("answer", [])):
-            return True
-    return False
 
 
 def _table_rows(html: str) -> list[tuple[str, str, str]]:
