@@ -50,7 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.jinja_env.globals["form_sections"] = form_layout.sections
     app.jinja_env.globals["form_error_summary"] = form_messages.error_summary
 
-    from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, history, launch, patient_access,
+    from smart_app import (cds_hooks, client_auth, dashboard, drafts, follow_up, forms, history, launch, patient_access,
                            patient_copy, patient_forms, patient_portal)
 
     patient_access.init_app(app)
@@ -67,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(drafts.bp)
     app.register_blueprint(patient_copy.bp)
     app.register_blueprint(follow_up.bp)
     app.register_blueprint(patient_portal.portal)

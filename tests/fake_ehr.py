@@ -57,6 +57,8 @@ class FakeEhr:
         #: Every version written, oldest first, by (type, id).
         self.versions: dict[tuple[str, str], list[dict]] = {}
         self._clock = 0
+        #: Whether DELETE is honoured (with If-Match); off, it is refused with 405 as many EHRs do.
+        self.deletes = True
         self._register()
 
     # --- authorization server ---------------------------------------------------
@@ -69,6 +71,7 @@ class FakeEhr:
         self.rsps.add_callback(responses.POST, re.compile(re.escape(self.iss) + r"/?$"), callback=self._fhir)
         self.rsps.add_callback(responses.POST, re.compile(re.escape(self.iss) + r"/.+"), callback=self._fhir)
         self.rsps.add_callback(responses.PUT, re.compile(re.escape(self.iss) + r"/.*"), callback=self._fhir)
+        self.rsps.add_callback(responses.DELETE, re.compile(re.escape(self.iss) + r"/.*"), callback=self._fhir)
 
     def _well_known(self, request):
         return 200, {"Content-Type": "application/json"}, json.dumps(
@@ -243,6 +246,8 @@ class FakeEhr:
             return self._update(segments[0], rid, data, headers.get("If-Match"))
         if method == "PUT" and len(segments) == 2:
             return self._update(segments[0], segments[1], data, headers.get("If-Match"))
+        if method == "DELETE" and len(segments) == 2:
+            return self._delete(segments[0], segments[1], headers.get("If-Match"))
         if method == "POST" and len(segments) == 1:
             if headers.get("If-None-Exist") and not self.conditional_create:
                 return 400, _outcome("not-supported", "conditional create is not supported"), {}
@@ -257,7 +262,8 @@ class FakeEhr:
                 "mode": "server",
                 "interaction": ([{"code": "transaction"}] if self.transactions else [])
                 + ([{"code": "batch"}] if self.batches else []),
-                "resource": [{"type": t, "interaction": [{"code": c} for c in ("read", "search-type", "create", "update")],
+                "resource": [{"type": t, "interaction": [{"code": c} for c in ("read", "search-type", "create", "update")
+                                                         + (("delete",) if self.deletes else ())],
                               "conditionalCreate": self.conditional_create, "conditionalUpdate": self.conditional_create,
                               "updateCreate": True} for t in types],
             }],
@@ -359,6 +365,19 @@ class FakeEhr:
         data = dict(data, id=rid)
         res = self.put(data)
         return (200 if current else 201), res, {"Location": _loc(res), "ETag": f'W/"{res["meta"]["versionId"]}"'}
+
+    def _delete(self, resource_type: str, rid: str, if_match: str | None):
+        """DELETE: refused (405) when this server does not delete; If-Match honoured (409, as HAPI answers)."""
+        if not self.deletes:
+            return 405, _outcome("not-supported", "delete is not supported"), {}
+        current = self.resources.get((resource_type, rid))
+        if current is None:
+            return 404, _outcome("not-found", "no such resource"), {}
+        if if_match and if_match.replace("W/", "").strip('"') != current["meta"]["versionId"]:
+            return 409, _outcome("conflict", "version conflict"), {}
+        del self.resources[(resource_type, rid)]
+        return 200, {"resourceType": "OperationOutcome",
+                     "issue": [{"severity": "information", "code": "informational", "diagnostics": "deleted"}]}, {}
 
     def _bundle(self, bundle: dict) -> dict:
         kind = bundle.get("type")

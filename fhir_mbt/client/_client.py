@@ -234,8 +234,10 @@ class FhirClient:
         response = self._send("PUT", url, body={k: v for k, v in resource.items() if k != "id"}, headers=headers)
         return self._write_result(response)
 
-    def delete(self, resource_type: str, id: str) -> WriteResult:
-        response = self._send("DELETE", join(self.base_url, check_type(resource_type), check_id(id)))
+    def delete(self, resource_type: str, id: str, *, if_match: str | int | None = None) -> WriteResult:
+        """``DELETE [base]/[type]/[id]``; with ``if_match`` (a version id), only that version. Never retried."""
+        headers = {"If-Match": _etag(if_match)} if if_match is not None else None
+        response = self._send("DELETE", join(self.base_url, check_type(resource_type), check_id(id)), headers=headers)
         return self._write_result(response)
 
     def batch(self, bundle: Mapping[str, Any]) -> dict[str, Any]:

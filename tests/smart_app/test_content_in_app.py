@@ -76,11 +76,11 @@ def test_no_further_action_with_another_action_is_refused(launched, ehr):
 def test_dashboard_shows_the_newest_crisis_plan_whichever_record_holds_it(client, ehr, example_data):
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert "From the formulation of 2026-06-01" in html
+    assert "From the formulation of 1 Jun 2026" in html
     del ehr.resources[("QuestionnaireResponse", "peter-formulation-2")]
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert "From the crisis plan revision of 2026-03-30" in html
+    assert "From the crisis plan revision of 30 Mar 2026" in html
     assert "phone someone while I walk" in html
     assert "Revise the crisis plan" in html
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app_helpers import hidden_fields
@@ -97,9 +99,14 @@ def test_a_patients_draft_is_marked_and_not_offered_to_clinicians(client, app2, 
 def test_clinicians_see_who_entered_each_record(client, app2, pehr):
     doc = _clinician(app2, pehr)
     html = doc.get("/dashboard").get_data(as_text=True)
-    assert "<th>Entered by</th>" in html
-    assert '<td><span class="by-patient">Patient</span></td><td><a href="/forms/r/peter-checkin' in html
-    assert "<td>Clinician</td><td><a href=\"/forms/r/peter-session" in html
+    assert '<th scope="col">Entered by</th>' in html
+
+    def row(rid):
+        return re.search(rf'<tr[^>]*data-record="{rid}".*?</tr>', html, re.S).group(0)
+
+    assert '<span class="by-patient">Patient</span>' in row("peter-checkin-27")
+    assert 'href="/forms/r/peter-checkin-27' in row("peter-checkin-27")
+    assert "<td>Clinician</td>" in row("peter-session-27") and "by-patient" not in row("peter-session-27")
     assert 'class="mark"' in html and "entered by the patient" in html
     view = doc.get("/forms/r/peter-checkin-27").get_data(as_text=True)
     assert "entered by <strong class=\"by-patient\">the patient</strong>" in view

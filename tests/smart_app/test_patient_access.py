@@ -53,7 +53,7 @@ def _writes(pehr) -> int:
                                   "/forms/r/peter-session-01", "/forms/r/peter-session-01/edit",
                                   "/forms/r/clin-draft/edit", "/forms/mbt-formulation/revise", "/copy/formulation",
                                   "/forms/r/peter-session-01/history", "/forms/r/peter-session-01/v/1",
-                                  "/forms/formulation/history"])
+                                  "/forms/formulation/history", "/records", "/forms/r/clin-draft/discard"])
 def test_clinician_pages_answer_403_with_a_clear_page(patient, pehr, path):
     before = len(pehr.fhir_requests)
     page = patient.get(path)
@@ -65,7 +65,7 @@ def test_clinician_pages_answer_403_with_a_clear_page(patient, pehr, path):
 
 
 @pytest.mark.parametrize("path", ["/forms/mbt-session-record/new", "/forms/r/peter-session-01/edit",
-                                  "/follow-up/some-task"])
+                                  "/follow-up/some-task", "/forms/r/peter-checkin-27/discard"])
 def test_clinician_writes_are_refused(patient, pehr, path):
     csrf = hidden_fields(patient.get(f"/me/forms/{CHECKIN}/new").get_data(as_text=True))["csrf_token"]
     before = _writes(pehr)
