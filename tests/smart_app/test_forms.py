@@ -116,6 +116,8 @@ def test_amend_updates_observations_instead_of_adding(launched, ehr):
     [response] = ours(ehr, "QuestionnaireResponse")
     count = len(ehr.of_type("Observation"))
     edit = f"/forms/r/{response['id']}/edit"
+    page = launched.get(edit).get_data(as_text=True)
+    assert "Save amendment" in page and 'value="draft"' not in page, "a saved record cannot go back to a draft"
     answer = submit(launched, edit, {**session_post(ehr, **{"arousal.peak": "9"}), **REASON})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
     stored = ehr.resources[("QuestionnaireResponse", response["id"])]

@@ -129,7 +129,8 @@ def test_amend_with_a_reason_then_read_the_history_and_an_earlier_version(launch
     expect(notice).to_contain_text("Earlier version 1 of 3")
     expect(notice).to_contain_text("superseded on")
     expect(page.get_by_role("link", name="Amend")).to_have_count(0)
-    expect(question(page, "next.focus").locator("textarea")).not_to_have_value(FOCUS_1)
+    expect(page.locator("article.record")).not_to_contain_text(FOCUS_1)  # the first version, as it was
+    expect(page.locator("article.record")).to_contain_text("Focus for the next session")
     region(page, page_watch, f"earlier-version-{width}", page.locator("h1"), page.locator(".earlier-version"),
            pad=16)
     notice.get_by_role("link", name="Read the current version").click()
