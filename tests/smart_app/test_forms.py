@@ -422,3 +422,12 @@ def test_hostile_input_in_every_field(launched, ehr, qid):
     assert "<script>alert(1)" not in html
     assert html.count('class="field-error"') >= min(len(others), 1)
     assert len(ours(ehr, "QuestionnaireResponse")) == before
+
+
+def test_a_form_page_does_not_show_the_questionnaires_description_meant_for_implementers(launched):
+    from fhir_mbt.content import shipped, terminology
+
+    q = shipped().get(terminology.questionnaire_url(terminology.RFQ8))
+    page = launched.get(f"/forms/{terminology.RFQ8}/new").get_data(as_text=True)
+    assert "questionnaire-hidden" in q["description"]
+    assert "questionnaire-hidden" not in page and q["description"][:60] not in page
