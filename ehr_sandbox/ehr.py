@@ -42,9 +42,12 @@ def launch():
     practitioner = form.get("practitioner", "").strip() or None
     encounter = form.get("encounter", "").strip() or None
     app_url = form.get("app_launch_url", "").strip() or sb.app_launch_url
+    app_context = form.get("app_context") or None
     errors = []
     if not _ID.fullmatch(patient):
         errors.append("Choose a patient.")
+    if app_context is not None and len(app_context) > 4096:
+        errors.append("The card's appContext is too long.")
     for label, value in (("practitioner", practitioner), ("encounter", encounter)):
         if value is not None and not _ID.fullmatch(value):
             errors.append(f"The {label} id is not a FHIR id.")
@@ -56,7 +59,8 @@ def launch():
         return render_template("launch.html", patients=patients, practitioners=practitioners,
                                problem=problem, errors=errors, app_launch_url=app_url,
                                fhir_base=sb.fhir_base, upstream=sb.upstream.base), 400
-    launch_id = sb.store.add_launch(Context(patient=patient, encounter=encounter, practitioner=practitioner))
+    launch_id = sb.store.add_launch(Context(patient=patient, encounter=encounter, practitioner=practitioner,
+                                                  app_context=app_context))
     log.info("EHR launch created for Patient/%s", patient)
     query = parse_qsl(parts.query, keep_blank_values=True) + [("iss", sb.fhir_base), ("launch", launch_id)]
     return redirect(urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), "")), code=303)

@@ -328,6 +328,8 @@ def _tokens(sb: Sandbox, grant: Grant, scopes: tuple[str, ...]):
         body["need_patient_banner"] = True
     if context.encounter:
         body["encounter"] = context.encounter
+    if context.app_context:
+        body["appContext"] = context.app_context
     if "openid" in scopes:
         if context.patient_user and context.patient:
             user = f"Patient/{context.patient}"

@@ -48,6 +48,8 @@ class Context:
     practitioner: str | None = None
     #: The patient signed in themselves (the portal): the app's fhirUser is the Patient.
     patient_user: bool = False
+    #: A CDS card's SMART link ``appContext``, handed to the app in the token response.
+    app_context: str | None = None
 
 
 @dataclass(frozen=True)

@@ -401,8 +401,8 @@ class Peter:
                               "notice, the clinician phones the same day and writes if there is no answer. "
                               "Between sessions the phone is for arranging appointments; in a crisis, the crisis "
                               "plan applies. The formulation is reviewed at three months.",
-            "crisis.warning-signs": "Certainty that he will fail; staying in his room; not eating; telling "
-                                    "himself there is no way out.",
+            "crisis.warning-signs": "Being sure I will fail; staying in my room; not eating; telling myself "
+                                    "there is no way out.",
             "crisis.self": "Tell my mother or father that I am in a bad place; go for a long walk rather than "
                            "stay alone in my room; reread this plan; call the crisis line.",
             "crisis.professionals": "Take me seriously even if I sound calm; ask directly about overdose plans; "
@@ -415,6 +415,33 @@ class Peter:
             "crisis.contacts": "Parents at home; MBT clinician during office hours; crisis line and emergency "
                                "services out of hours.",
             "crisis.review-date": START + timedelta(weeks=6),
+            "patient-copy.difficulties": (
+                "You came to us after taking an overdose on the morning of your exam, when failing felt certain and "
+                "there seemed to be no other way out. Since then you have been on leave from medical school, you "
+                "have seen little of your friends, and at home there have been angry outbursts and long stretches "
+                "of feeling nothing."),
+            "patient-copy.presentation": (
+                "Often you come across as calm, confident and in control, and you argue your case well. When "
+                "failure or being judged comes close, fear and shame can arrive quickly underneath, and hope can "
+                "drain away."),
+            "patient-copy.relationships": (
+                "In your family, praise came with results. You learned that being loved meant being the best, and "
+                "that needing help was a weakness. You tend to look up to people and then go off them, keep friends "
+                "at arm's length, and feel contempt when someone seems to outshine you."),
+            "patient-copy.self-esteem": (
+                "Feeling all right about yourself depends a great deal on doing well, being the clever one, being "
+                "admired and being in control; one poor mark can make you feel a fraud. You have built a picture of "
+                "yourself as the future doctor who is brilliant and never struggles; it hides how anxious you get, "
+                "how hard studying is, and the shame of needing help."),
+            "patient-copy.hard-moments": (
+                "When you feel judged, the feeling can seem like proof that people are judging you. Sometimes you "
+                "explain yourself very well without it touching what you feel. And exams and rankings can seem to "
+                "decide your whole worth."),
+            "patient-copy.between-us": (
+                "You may find yourself doubting whether I am good enough to help you, treating our sessions as an "
+                "argument to win, or wanting to stay away when you feel exposed or criticised. When that happens, "
+                "I will say what I notice, look at my own part in it, and we will slow down and look at what "
+                "happened between us before going back to the topic."),
             "agreement.agreed": True,
             "agreement.date": START,
             "agreement.letter": "Dear Peter, this is what we understand together so far. When you feel you might "
@@ -440,6 +467,13 @@ class Peter:
                 "back to medical school, shame that comes fast when he thinks he has got something wrong, and "
                 "retreat to his room after setbacks. The superior stance still returns for short spells when he "
                 "feels criticised, especially in the group.")
+            a["patient-copy.presentation"] = (
+                "You show less of the confident, debating side than at the start. More often now we can both see "
+                "the worry about going back to medical school, the shame that comes fast when you think you have "
+                "got something wrong, and how you retreat to your room after a setback. When you feel criticised, "
+                "especially in the group, the confident stance can still come back for a while.")
+            a["patient-copy.self-esteem"] += (" You have started to notice the shame and fear under the anger, and "
+                                              "to put words to them.")
             a["dimension.automatic-controlled.example"] = (
                 "Still quick to be sure about others' motives, but now sometimes stops himself and asks.")
             a["crisis.self"] = self.CRISIS_SELF_WALK_AND_CALL

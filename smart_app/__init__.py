@@ -44,14 +44,30 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.jinja_env.filters["local_datetime"] = local_time.local_datetime
     app.jinja_env.filters["local_date"] = local_time.local_date
+    from smart_app import form_layout, form_messages
 
-    from smart_app import (cds_hooks, client_auth, dashboard, follow_up, forms, launch, patient_access, patient_copy,
-                           patient_forms, patient_portal)
+    app.jinja_env.globals["form_blocks"] = form_layout.blocks
+    app.jinja_env.globals["form_sections"] = form_layout.sections
+    app.jinja_env.globals["form_error_summary"] = form_messages.error_summary
+
+    from smart_app import (cds_hooks, client_auth, dashboard, drafts, follow_up, forms, history, launch, patient_access,
+                           patient_copy, patient_forms, patient_portal)
 
     patient_access.init_app(app)
+
+    icon = (Path(app.static_folder or "") / "favicon.ico").read_bytes()
+
+    @app.get("/favicon.ico", endpoint="favicon")
+    def _favicon():
+        """Browsers ask for it on every site, whatever the page links."""
+        return app.response_class(icon, mimetype="image/vnd.microsoft.icon",
+                                  headers={"Cache-Control": "public, max-age=86400"})
+
     app.register_blueprint(launch.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(forms.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(drafts.bp)
     app.register_blueprint(patient_copy.bp)
     app.register_blueprint(follow_up.bp)
     app.register_blueprint(patient_portal.portal)

@@ -54,8 +54,12 @@ def discovery() -> dict:
 def _verifier() -> ClientVerifier:
     verifier = current_app.extensions.get("mbt.cds_verifier")
     if verifier is None:
+        # Used jtis are kept in the session store's database, which every worker shares: a replay
+        # to another worker is refused too.
+        options = {"first_use": current_app.session_interface.store.first_use,
+                   **current_app.config.get("MBT_CDS_VERIFIER_OPTIONS", {})}
         verifier = current_app.extensions["mbt.cds_verifier"] = ClientVerifier(
-            current_app.config["MBT_CDS_CLIENTS"], **current_app.config.get("MBT_CDS_VERIFIER_OPTIONS", {}))
+            current_app.config["MBT_CDS_CLIENTS"], **options)
     return verifier
 
 

@@ -1,71 +1,152 @@
-"""Small server-side SVG charts: no script, nothing fetched, CSP-friendly.
+"""Small server-side SVG charts on a time axis: no script, nothing fetched, CSP-friendly.
 
-Each function takes plain numbers and labels and returns an SVG string
-whose every text node is escaped. They are cheap enough to draw a year of
-weekly sessions on every dashboard view.
+    points (when, value, date as shown) ─► TimeAxis (month ticks) ─► line_chart / presence_grid ─► SVG
+
+x is time, not the record's rank: three months without a record look like
+three months. Each chart has one y scale. A line is broken where a value is
+missing and where two records are much further apart than usual
+(:data:`GAP_FACTOR` times the median interval), so a gap shows as a gap.
+Two records of one day get distinct x (:data:`SAME_DAY_SEP` apart). Every
+point is a focusable element whose ``<title>`` says "2 Mar 2026: 3"; hovering
+or focusing it shows the same words in the chart (CSS only, see
+``static/dashboard.css``). Every text node is escaped. Pure functions of their
+arguments: the caller turns records into points and local dates.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import statistics
 from dataclasses import dataclass
 from html import escape
-from typing import Collection, Sequence
+from typing import Sequence
 
 from markupsafe import Markup
 
-__all__ = ["Series", "line_chart", "bar_chart", "presence_grid"]
+__all__ = ["Point", "Series", "TimeAxis", "line_chart", "presence_grid", "positions", "segments",
+           "GAP_FACTOR", "fmt"]
 
-W, H = 480, 180
-LEFT, RIGHT, TOP, BOTTOM = 34, 8, 10, 24
+W, H = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 40, 14, 16, 30
+#: px per character at the charts' 13 px font, generously (labels must never collide).
+CHAR_WIDTH = 7.4
+LABEL_GAP = 10
+#: A line is broken between two points more than this many times the series' median interval apart
+#: (weekly records: two missing in a row; one missing record is bridged).
+GAP_FACTOR = 2.5
+#: The least x distance between two records of the same day.
+SAME_DAY_SEP = 3.0
+MONTH_STEPS = (1, 2, 3, 6, 12, 24)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One record's value: where it sits in time (local), its value, its date as shown."""
+
+    at: _dt.datetime
+    value: float | None
+    label: str
+    #: Drawn with a mark above the chart (e.g. entered by the patient).
+    marked: bool = False
 
 
 @dataclass(frozen=True)
 class Series:
     label: str
-    points: Sequence[tuple[str, float | None]]  # (x label, y)
+    points: Sequence[Point]
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.1f}".rstrip("0").rstrip(".")
+def fmt(v: float) -> str:
+    """A value as shown: at most two decimals, no trailing zeros."""
+    return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
-def _frame(y_min: float, y_max: float, title: str, ticks: int = 3) -> list[str]:
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<line class="axis" x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}"/>',
-        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}"/>',
-    ]
-    for i in range(ticks + 1):
-        value = y_min + (y_max - y_min) * i / ticks
-        y = _y(value, y_min, y_max)
-        parts.append(f'<text x="{LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">{_fmt(value)}</text>')
-    return parts
+@dataclass(frozen=True)
+class TimeAxis:
+    """The time span drawn, the same for every chart of a page so that they line up."""
+
+    start: _dt.datetime
+    end: _dt.datetime
+
+    @classmethod
+    def spanning(cls, moments: Sequence[_dt.datetime]) -> "TimeAxis":
+        """From a little before the first moment to a little after the last (a fortnight each way for one)."""
+        if not moments:
+            today = _dt.datetime.combine(_dt.date.today(), _dt.time(12))
+            return cls(today - _dt.timedelta(days=14), today + _dt.timedelta(days=14))
+        first, last = min(moments), max(moments)
+        span = last - first
+        pad = max(span * 0.02, _dt.timedelta(days=2)) if span else _dt.timedelta(days=14)
+        return cls(first - pad, last + pad)
+
+    def x(self, at: _dt.datetime, left: float = LEFT, right: float = W - RIGHT) -> float:
+        total = (self.end - self.start).total_seconds() or 1.0
+        return left + (right - left) * (at - self.start).total_seconds() / total
+
+    def ticks(self, left: float = LEFT, right: float = W - RIGHT) -> list[tuple[float, str]]:
+        """(x, label) of the first day of each month shown, every 1, 2, 3, 6, 12 or 24 months: as many as fit."""
+        days = max((self.end - self.start).days, 1)
+        month_px = (right - left) * 30.44 / days
+        step = next((s for s in MONTH_STEPS if month_px * s >= 8 * CHAR_WIDTH + LABEL_GAP), MONTH_STEPS[-1])
+        year, month = self.start.year, self.start.month
+        out = []
+        while True:
+            month += 1
+            if month > 12:
+                year, month = year + 1, 1
+            day = _dt.datetime(year, month, 1)
+            if day > self.end:
+                return out
+            if (year * 12 + month - 1) % step:
+                continue
+            if step >= 12:
+                label = str(year)
+            else:
+                label = day.strftime("%b %Y") if month == 1 or not out else day.strftime("%b")
+            out.append((self.x(day, left, right), label))
 
 
-def _y(value: float, y_min: float, y_max: float) -> float:
-    span = (y_max - y_min) or 1.0
-    return TOP + (H - TOP - BOTTOM) * (1 - (value - y_min) / span)
+def positions(points: Sequence[Point], axis: TimeAxis, left: float = LEFT, right: float = W - RIGHT) -> list[float]:
+    """x of each point (in time order), two records of one day kept :data:`SAME_DAY_SEP` apart."""
+    xs: list[float] = []
+    for i, p in enumerate(points):
+        x = axis.x(p.at, left, right)
+        if i:
+            sep = SAME_DAY_SEP if p.at.date() == points[i - 1].at.date() else 0.0
+            x = max(x, xs[-1] + sep)
+        xs.append(x)
+    return xs
 
 
-def _x(i: int, n: int) -> float:
-    if n <= 1:
-        return (LEFT + W - RIGHT) / 2
-    return LEFT + 6 + (W - LEFT - RIGHT - 12) * i / (n - 1)
+def segments(points: Sequence[Point]) -> list[list[int]]:
+    """Runs of point indexes to join with a line: broken at a missing value and at an unusually long gap."""
+    valued = [p for p in points if p.value is not None]
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(valued, valued[1:])]
+    usual = max(statistics.median(gaps) if gaps else 0.0, 86400.0)
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i, p in enumerate(points):
+        if p.value is None:
+            if current:
+                runs.append(current)
+            current = []
+            continue
+        if current and (p.at - points[current[-1]].at).total_seconds() > GAP_FACTOR * usual:
+            runs.append(current)
+            current = []
+        current.append(i)
+    if current:
+        runs.append(current)
+    return runs
 
 
-CHAR_WIDTH = 5.6  # px per character at the charts' 10px font, generously
-LABEL_GAP = 8
+def _open(title: str, height: int, kind: str) -> list[str]:
+    return [f'<svg class="chart {kind}" viewBox="0 0 {W} {height}" role="group" aria-label="{escape(title)}" '
+            f'xmlns="http://www.w3.org/2000/svg">']
 
 
-def _label_step(labels: Sequence[str], spacing: float) -> int:
-    """Every how many-th label fits without two running into each other."""
-    widest = max((len(label) for label in labels), default=0) * CHAR_WIDTH + LABEL_GAP
-    return max(1, math.ceil(widest / max(spacing, 1e-6)))
-
-
-def _axis_label(x: float, text: str, left: float, right: float) -> tuple[float, float, str, float]:
+def _label_box(x: float, text: str, left: float, right: float) -> tuple[float, float, str, float]:
     """(first px, last px, anchor, anchor x) of a label centred on ``x``, kept inside the chart."""
     width = len(text) * CHAR_WIDTH
     if x - width / 2 < left:
@@ -75,100 +156,96 @@ def _axis_label(x: float, text: str, left: float, right: float) -> tuple[float, 
     return x - width / 2, x + width / 2, "middle", x
 
 
-def _x_labels(labels: Sequence[str], positions: Sequence[float] | None = None, *, left: float = 0,
-              right: float = W, y: float = H - 8) -> list[str]:
-    """Labels under the x axis: as many as fit, none cut at the edge, none running into another."""
-    n = len(labels)
-    if not n:
-        return []
-    positions = positions if positions is not None else [_x(i, n) for i in range(n)]
-    spacing = (positions[-1] - positions[0]) / (n - 1) if n > 1 else W
-    step = _label_step(labels, spacing)
-    out, last_end = [], -math.inf
-    for i in range(0, n, step):
-        start, end, anchor, x = _axis_label(positions[i], labels[i], left + 1, right - 1)
+def _time_axis(axis: TimeAxis, left: float, right: float, top: float, bottom: float) -> list[str]:
+    """Month ticks and labels under the plot, none cut at the edge, none running into another."""
+    parts = [f'<line class="axis" x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>']
+    last_end = -math.inf
+    for x, label in axis.ticks(left, right):
+        parts.append(f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom + 4}"/>')
+        start, end, anchor, ax = _label_box(x, label, left - 2, W - 1)
         if start < last_end + LABEL_GAP:
             continue
         last_end = end
-        out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="{anchor}">{escape(labels[i])}</text>')
-    return out
+        parts.append(f'<text class="tick" x="{ax:.1f}" y="{bottom + 17}" text-anchor="{anchor}">{escape(label)}</text>')
+    return parts
 
 
-def line_chart(series: Sequence[Series], *, y_min: float, y_max: float, title: str) -> Markup:
-    """Lines over shared x labels (the union of every series' labels, in order)."""
-    labels: list[str] = []
-    for s in series:
-        for label, _ in s.points:
-            if label not in labels:
-                labels.append(label)
-    labels.sort()
-    pos = {label: i for i, label in enumerate(labels)}
-    parts = _frame(y_min, y_max, title)
+def _tip(x: float, y: float, text: str) -> str:
+    """The words of a point, drawn beside it (shown on hover and focus by the stylesheet)."""
+    width = len(text) * CHAR_WIDTH + 10
+    tx = min(max(x - width / 2, 2), W - 2 - width)
+    ty = y - 30 if y - 30 >= 1 else y + 10
+    return (f'<g class="tip" aria-hidden="true"><rect x="{tx:.1f}" y="{ty:.1f}" width="{width:.1f}" height="21" rx="3"/>'
+            f'<text x="{tx + 5:.1f}" y="{ty + 15:.1f}">{escape(text)}</text></g>')
+
+
+def line_chart(series: Sequence[Series], *, axis: TimeAxis, y_min: float, y_max: float, ticks: Sequence[float],
+               title: str, mark: str = "entered by the patient") -> Markup:
+    """Lines on a time axis and one y scale; each series' points in time order (see the module docstring)."""
+    bottom = H - BOTTOM
+    left, right = LEFT, W - RIGHT
+    span = (y_max - y_min) or 1.0
+
+    def y_of(v: float) -> float:
+        return TOP + (bottom - TOP) * (1 - (min(max(v, y_min), y_max) - y_min) / span)
+
+    parts = _open(title, H, "line")
+    for t in ticks:
+        y = y_of(t)
+        parts.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}"/>'
+                     f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(t)}</text>')
+    parts.extend(_time_axis(axis, left, right, TOP, bottom))
+    marks: dict[str, float] = {}
+    named = len(series) > 1
     for k, s in enumerate(series):
-        pts = [(pos[label], y) for label, y in s.points if y is not None]
-        if len(pts) > 1:
-            d = " ".join(f"{_x(i, len(labels)):.1f},{_y(y, y_min, y_max):.1f}" for i, y in pts)
-            parts.append(f'<polyline class="s{k % 2}" points="{d}"/>')
-        for i, y in pts:
-            parts.append(
-                f'<circle class="d{k % 2}" cx="{_x(i, len(labels)):.1f}" cy="{_y(y, y_min, y_max):.1f}" r="2.5">'
-                f"<title>{escape(s.label)} {escape(labels[i])}: {_fmt(y)}</title></circle>"
-            )
-    parts.extend(_x_labels(labels))
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def bar_chart(labels: Sequence[str], series: Sequence[Series], *, title: str, marked: Collection[str] = (),
-              mark: str = "entered by the patient") -> Markup:
-    """Grouped bars: one group per label, one bar per series; ``marked`` labels get a dot above the bars."""
-    y_max = max([y for s in series for _, y in s.points if y is not None] + [1])
-    parts = _frame(0, y_max, title)
-    n, k_count = len(labels), max(1, len(series))
-    slot = (W - LEFT - RIGHT - 12) / max(1, n)
-    width = max(1.0, slot * 0.8 / k_count)
-    for k, s in enumerate(series):
-        values = dict(s.points)
-        for i, label in enumerate(labels):
-            y = values.get(label)
-            if y is None:
+        xs = positions(s.points, axis, left, right)
+        for run in segments(s.points):
+            if len(run) > 1:
+                d = " ".join(f"{xs[i]:.1f},{y_of(s.points[i].value):.1f}" for i in run)
+                parts.append(f'<polyline class="s{k % 2}" points="{d}"/>')
+        for i, p in enumerate(s.points):
+            if p.marked:
+                marks.setdefault(p.label + f"@{xs[i]:.1f}", xs[i])
+            if p.value is None:
                 continue
-            x = LEFT + 6 + slot * i + width * k
-            top = _y(y, 0, y_max)
+            y = y_of(p.value)
+            words = f"{p.label}: {s.label} {fmt(p.value)}" if named else f"{p.label}: {fmt(p.value)}"
             parts.append(
-                f'<rect class="bar{k % 2}" x="{x:.1f}" y="{top:.1f}" width="{width:.1f}" height="{H - BOTTOM - top:.1f}">'
-                f"<title>{escape(s.label)} {escape(label)}: {_fmt(y)}</title></rect>"
+                f'<g class="pt d{k % 2}" tabindex="0" role="img" data-date="{p.at.date().isoformat()}" '
+                f'data-value="{fmt(p.value)}"><title>{escape(words)}</title>'
+                f'<circle cx="{xs[i]:.1f}" cy="{y:.1f}" r="4"/>{_tip(xs[i], y, words)}</g>'
             )
-    for i, label in enumerate(labels):
-        if label in marked:
-            parts.append(f'<circle class="mark" cx="{LEFT + 6 + slot * (i + 0.5):.1f}" cy="{TOP + 3}" r="2.5">'
-                         f"<title>{escape(label)}: {escape(mark)}</title></circle>")
-    parts.extend(_x_labels(list(labels), [LEFT + 6 + slot * (i + 0.5) for i in range(n)]))
+    for key, x in marks.items():
+        label = key.rsplit("@", 1)[0]
+        parts.append(f'<circle class="mark" cx="{x:.1f}" cy="{TOP - 8}" r="2.5"><title>{escape(label)}: '
+                     f'{escape(mark)}</title></circle>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def presence_grid(columns: Sequence[str], rows: Sequence[tuple[str, set[str]]], *, title: str) -> Markup:
-    """Which row categories were present in which column (e.g. modes per session)."""
-    row_h = 22
-    height = TOP + row_h * len(rows) + BOTTOM
-    left = 140
-    n = len(columns)
-    cell = (W - left - RIGHT) / max(1, n)
-    parts = [
-        f'<svg class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
+def presence_grid(columns: Sequence[Point], rows: Sequence[tuple[str, set[int]]], *, axis: TimeAxis,
+                  title: str) -> Markup:
+    """Which row categories were present in which column (e.g. modes per session), columns placed in time."""
+    row_h = 26
+    left, right = 150, W - RIGHT
+    top = TOP
+    bottom = top + row_h * len(rows)
+    height = bottom + BOTTOM
+    xs = positions(columns, axis, left, right)
+    spacing = min((b - a for a, b in zip(xs, xs[1:]) if b > a), default=12.0)
+    width = min(max(spacing * 0.8, 2.0), 10.0)
+    parts = _open(title, height, "grid")
     for r, (name, present) in enumerate(rows):
-        y = TOP + row_h * r
-        parts.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{escape(name)}</text>')
+        y = top + row_h * r
+        parts.append(f'<line class="grid" x1="{left}" y1="{y + row_h:.1f}" x2="{right}" y2="{y + row_h:.1f}"/>'
+                     f'<text class="tick" x="{left - 8}" y="{y + 17}" text-anchor="end">{escape(name)}</text>')
         for c, column in enumerate(columns):
-            if column in present:
+            if c in present:
                 parts.append(
-                    f'<rect class="cell" x="{left + cell * c:.1f}" y="{y + 3}" width="{max(cell - 1, 1):.1f}" height="{row_h - 6}">'
-                    f"<title>{escape(name)}: {escape(column)}</title></rect>"
+                    f'<rect class="cell" x="{xs[c] - width / 2:.1f}" y="{y + 4}" width="{width:.1f}" '
+                    f'height="{row_h - 8}" data-date="{column.at.date().isoformat()}">'
+                    f"<title>{escape(column.label)}: {escape(name)}</title></rect>"
                 )
-    centres = [left + cell * (c + 0.5) for c in range(n)]
-    parts.extend(_x_labels(list(columns), centres, left=left, right=W - RIGHT, y=height - 8))
+    parts.extend(_time_axis(axis, left, right, top, bottom))
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -31,6 +31,8 @@ MBT_TIMEZONE          the service's time zone (IANA name, default UTC): dates an
                       and a new record's date defaults, in it
 MBT_SERVICE_NAME      the service's name on printed records (default "MBT service")
 MBT_SERVICE_CONTACT   optional: its contact line on printed records (address, telephone)
+MBT_COPY_SHOW_MRN     optional: "true" to print the medical record number on the patient's copy
+                      (default: name and date of birth only)
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import os
 import secrets
 import zoneinfo
 
-__all__ = ["from_environment", "split_list", "cds_clients", "timezone"]
+__all__ = ["from_environment", "split_list", "cds_clients", "flag", "timezone"]
 
 #: Seconds the FHIR calls of one page may take in all; gunicorn.conf.py's timeout is above it.
 PAGE_BUDGET = 10.0
@@ -61,6 +63,16 @@ def cds_clients(value: str | None) -> dict[str, str]:
             raise ValueError(f"MBT_CDS_CLIENTS: {pair!r} is not ISSUER=JWKS_URL")
         clients[issuer] = jwks
     return clients
+
+
+def flag(value: str | None, name: str) -> bool:
+    """A yes/no setting: true/yes/1 or false/no/0 (absent: no); anything else stops the app at start."""
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}: {value!r} is not true or false")
 
 
 def timezone(value: str | None) -> str:
@@ -104,6 +116,7 @@ def from_environment(environ: dict | None = None) -> dict:
         "MBT_TIMEZONE": timezone(env.get("MBT_TIMEZONE")),
         "MBT_SERVICE_NAME": env.get("MBT_SERVICE_NAME") or "MBT service",
         "MBT_SERVICE_CONTACT": env.get("MBT_SERVICE_CONTACT") or None,
+        "MBT_COPY_SHOW_MRN": flag(env.get("MBT_COPY_SHOW_MRN"), "MBT_COPY_SHOW_MRN"),
         # Its own name: an EHR on the same host (other port) may set a "session" cookie too.
         "SESSION_COOKIE_NAME": "mbt_session",
         # A form post is a few kilobytes; refuse anything far larger before reading it.

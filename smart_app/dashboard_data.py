@@ -20,7 +20,7 @@ from fhir_mbt.cds.record import flatten, groups, questionnaire_id
 from fhir_mbt.content import terminology
 from fhir_mbt.content import ContentIndex
 
-__all__ = ["PatientView", "build_view", "flatten", "groups", "questionnaire_id", "patient_summary"]
+__all__ = ["PatientView", "build_view", "flatten", "groups", "questionnaire_id", "patient_summary", "number"]
 
 FORMULATION = terminology.FORMULATION
 SESSION = terminology.SESSION_RECORD
@@ -77,10 +77,10 @@ class PatientView:
     checkins: list[Entry] = field(default_factory=list)
     rfq8: list[Entry] = field(default_factory=list)
     profiles: list[Entry] = field(default_factory=list)
+    #: Every formulation and crisis plan revision, oldest first (``formulation`` is the newest).
+    formulations: list[Entry] = field(default_factory=list)
+    crisis_plans: list[Entry] = field(default_factory=list)
     drafts: list[Entry] = field(default_factory=list)
-    series: dict[str, list[tuple[str, float | None]]] = field(default_factory=dict)
-    modes_by_session: list[tuple[str, set[str]]] = field(default_factory=list)
-    mode_labels: list[tuple[str, str]] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
     #: Records on the server that could not be read and are left out of this view.
     skipped: int = 0
@@ -90,12 +90,17 @@ class PatientView:
     capped: int = 0
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+def number(value: Any) -> float | None:
+    """An answer as a number (an integer, a decimal or a quantity's value), else None."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value)
+    if value is None or kind is bool:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    if isinstance(value, Mapping) and isinstance(value.get("value"), (int, float)):
+    if isinstance(value, Mapping) and isinstance(value.get("value"), (int, float)) \
+            and not isinstance(value.get("value"), bool):
         return float(value["value"])
     return None
 
@@ -148,6 +153,7 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
             view.reviews.append(_entry(response, "review.date"))
     for entries in (view.sessions, view.checkins, view.rfq8, view.profiles, formulations, plans, view.reviews):
         entries.sort(key=lambda e: (e.date, str(e.response.get("authored", ""))))
+    view.formulations, view.crisis_plans = formulations, plans
     _crisis_plan(view, formulations + plans, today)
     if formulations:
         view.formulation = formulations[-1]
@@ -162,21 +168,4 @@ def build_view(responses: Iterable[Mapping], patient: Mapping | None, index: Con
                 }
             )
     view.risk = risk.alert(view.sessions, view.checkins, day)
-    view.series = {
-        "rfq_c": [(e.date, _number(_first(e.answers, "rfq8.certainty"))) for e in view.rfq8],
-        "rfq_u": [(e.date, _number(_first(e.answers, "rfq8.uncertainty"))) for e in view.rfq8],
-        "arousal": [(e.date, _number(_first(e.answers, "arousal.peak"))) for e in view.sessions],
-        "mentalizing": [(e.date, _number(_first(e.answers, "mentalizing.level-score"))) for e in view.sessions],
-        "blow_ups": [(e.date, _number(_first(e.answers, "checkin.blow-ups"))) for e in view.checkins],
-        "pauses": [(e.date, _number(_first(e.answers, "checkin.pauses"))) for e in view.checkins],
-    }
-    labels: dict[str, str] = {}
-    for e in view.sessions:
-        codes = set()
-        for coding in e.answers.get("mentalizing.modes", []):
-            if isinstance(coding, Mapping) and coding.get("code"):
-                codes.add(coding["code"])
-                labels.setdefault(coding["code"], coding.get("display") or coding["code"])
-        view.modes_by_session.append((e.date, codes))
-    view.mode_labels = sorted(labels.items(), key=lambda kv: kv[1])
     return view

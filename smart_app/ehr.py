@@ -32,12 +32,14 @@ from smart_app.client_auth import client_auths
 __all__ = ["EHR_SCOPES", "STANDALONE_SCOPES", "smart_client", "tokens", "store_tokens", "start_launch", "launch_id",
            "fhir", "can", "clear"]
 
-#: The least the app needs: read the patient, read and write its own records.
+#: The least the app needs: read the patient, read and write its own records, discard its drafts.
 DATA_SCOPES = [
     resource_scope("patient", "Patient", "r"),
-    resource_scope("patient", "QuestionnaireResponse", "crus"),
+    # d: a clinician's own draft can be discarded (a completed record never is, see ``drafts``).
+    resource_scope("patient", "QuestionnaireResponse", "cruds"),
     resource_scope("patient", "Observation", "crus"),
-    resource_scope("patient", "Provenance", "cu"),  # written by PUT to a derived id: idempotent
+    # Written by PUT to a derived id (idempotent); read back for a record's history (why it was amended).
+    resource_scope("patient", "Provenance", "crus"),
     resource_scope("patient", "Task", "ru"),  # follow-ups of risk a patient reported: read, close
     resource_scope("patient", "Flag", "ru"),
 ]

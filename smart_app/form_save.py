@@ -33,10 +33,12 @@ from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.validate import validate_response
 from fhir_mbt.errors import ContentNotFound
-from smart_app import ehr, saving, submissions, user, write_plans
+from smart_app import amendment, ehr, saving, submissions, user, write_plans
 from smart_app.errors import page
 from smart_app.patient_context import banner
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form
+from smart_app.form_messages import field_errors, unextractable
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form
 from smart_app.references import foreign_references
 
 __all__ = ["Target", "Hold", "save", "candidate", "render_form", "questionnaire_for", "can_write", "saved",
@@ -66,6 +68,9 @@ class Target:
     action: str
     base: dict | None = None
     version: str | None = None
+    #: ``base`` is this form's own earlier save that the clinician was never told had landed:
+    #: changing it is not, to them, amending a saved record, so no reason is asked for.
+    unconfirmed: bool = False
 
 
 def questionnaire_for(qid: str) -> dict:
@@ -86,8 +91,17 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _cancel_url(action: str) -> str:
+    """Where Cancel leads: back to the record an edit is of, else to the dashboard."""
+    path, _, query = action.partition("?")
+    if path.endswith("/edit"):
+        return path[: -len("/edit")] + (f"?{query}" if query else "")
+    return url_for("dashboard.index")
+
+
 def render_form(questionnaire, fields, *, status=200, action, submission_id, version_id=None, amending=False,
-                form_errors=False, general_errors=(), duplicates=(), outcome=None):
+                form_errors=False, general_errors=(), duplicates=(), outcome=None, last_session=None,
+                reason_error=""):
     return render_template(
         "form.html",
         questionnaire=questionnaire,
@@ -97,11 +111,17 @@ def render_form(questionnaire, fields, *, status=200, action, submission_id, ver
         submission_id=submission_id,
         version_id=version_id,
         amending=amending,
+        # The amendment's reason is not an answer: it comes back from the post as typed.
+        amend_reason=request.form.get(amendment.FIELD, "") if amending and request.method == "POST" else "",
+        reason_error=reason_error,
         can_write=can_write(),
         form_errors=form_errors,
         general_errors=list(general_errors),
         duplicates=list(duplicates),
         outcome=outcome,
+        cancel_url=_cancel_url(action),
+        show_hidden_scores=True,
+        last_session=last_session,
         launch=ehr.launch_id(),
         ctx=g.tokens.context,
         patient=banner(),
@@ -168,12 +188,17 @@ def save(t: Target):
     amending = bool(t.base) and t.base.get("status") in FINAL
     index = shipped()
     questionnaire = t.questionnaire
+    reason, reason_error = amendment.read_reason(request.form) if amending and complete else ("", "")
+    if t.unconfirmed and not reason:
+        reason_error = ""
+    # Changed answers posted from a page that did not ask for a reason (Back after Complete): say why it is asked.
+    intro = [amendment.NOW_AN_AMENDMENT] if reason_error and amendment.FIELD not in request.form else []
 
-    def again(errors: dict[str, str], general=(), status=422, **extra):
+    def again(errors: dict[str, str], general=(), status=422, version=None, **extra):
         fields = overlay_post(build_form(questionnaire, index), t.posted, errors)
         return render_form(questionnaire, fields, status=status, action=t.action, submission_id=t.submission_id,
-                           version_id=t.version, amending=amending, form_errors=True, general_errors=general,
-                           **extra)
+                           version_id=version or t.version, amending=amending, form_errors=True,
+                           general_errors=[*intro, *general], reason_error=reason_error, **extra)
 
     try:
         items = parse_form(questionnaire, t.posted, index)
@@ -194,20 +219,19 @@ def save(t: Target):
 
     response = apply_scores(response, questionnaire, index)
     errors, general = field_errors(validate_response(response, questionnaire, index), build_form(questionnaire, index), t.posted)
-    if errors or general:
+    if errors or general or reason_error:
         return again(errors, general)
     try:
         result = extract(response, questionnaire, index, previous=t.base if amending else None)
     except ResponseError as exc:
-        return again({}, [str(exc)])
+        return again({}, [unextractable(getattr(exc, "problems", []), build_form(questionnaire, index))])
     if result.problems:
-        return again({}, ["Some answers could not be turned into clinical data, so nothing was saved: "
-                          + "; ".join(p.get("diagnostics", "") for p in result.problems)])
+        return again({}, [unextractable(result.problems, build_form(questionnaire, index))])
     if status == "completed":
         duplicates = _same_event(result.response)
         if duplicates:
             return again({}, [], status=409, duplicates=duplicates)
-    bundle = transaction_bundle(result.response, result, now=_now())
+    bundle = transaction_bundle(result.response, result, now=_now(), reason=reason or None)
     first = bundle["entry"][0]["request"]
     if t.base:
         first["ifMatch"] = f'W/"{t.version}"'
@@ -215,8 +239,10 @@ def save(t: Target):
         first["ifNoneExist"] += f"&subject=Patient/{g.tokens.patient}"
     writes = write_plans.learn(g.fhir, g.tokens.issuer)
     bundle, left_out = write_plans.prepare(bundle, writes)
+    lost = amendment.not_stored(reason) if reason and "Provenance" in left_out else ""
     return _send(t, result.response, lambda: saving.transaction_written(write_plans.send(g.fhir, bundle, writes)),
-                 again, success=("Amendment saved." if amending else "Saved.") + write_plans.left_out_message(left_out))
+                 again, success=("Amendment saved." if amending else "Saved.") + write_plans.left_out_message(left_out)
+                 + lost)
 
 
 def _same_event(response: dict) -> list[dict]:
@@ -251,7 +277,10 @@ def _send(t: Target, response: dict, write, again, *, success):
         raise Hold()
     except PartialWrite as exc:
         log.warning("saving stopped part-way: %s", type(exc.cause).__name__)
-        return again({}, [write_plans.partial_message(exc)], status=502, outcome="partial")
+        # Saving again goes on from the version just written (an amendment's reason, still on the
+        # page, is written then), rather than finding "already saved" and stopping short.
+        return again({}, [write_plans.partial_message(exc)], status=502, outcome="partial",
+                     version=write_plans.version_written(exc, t.base))
     except saving.AMBIGUOUS as exc:
         log.warning("saving may have failed: %s", type(exc).__name__)
         return _settle(t, response, again, success, failure=exc)
@@ -320,7 +349,7 @@ def _settle(t: Target, response: dict, again, success, *, failure: Exception | N
         # landed although it seemed to fail): these answers change it, as an edit.
         submissions.bind(t.submission_id, stored["id"], version, stored.get("status", ""))
         if failure is None and stored.get("status") in EDITABLE and version and version != t.version:
-            return save(dataclasses.replace(t, base=stored, version=version,
+            return save(dataclasses.replace(t, base=stored, version=version, unconfirmed=True,
                                             action=url_for("forms.edit", rid=stored["id"])))
     if failure is not None:
         reason, code = _why(failure)

@@ -19,16 +19,17 @@ to be checked and saved.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from fhir_mbt.client import ResourceNotFound, Unauthorized
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM
 from fhir_mbt.errors import FhirMbtError
-from smart_app import ehr, saving, submissions
+from smart_app import ehr, record_page, saving, session_start, submissions
 from smart_app.dashboard_data import build_view, questionnaire_id
 from smart_app.errors import page
 from smart_app.fhir_errors import describe
@@ -37,15 +38,15 @@ from smart_app.form_save import (
     FINAL,
     Hold,
     Target,
-    can_write,
     candidate,
     questionnaire_for,
     render_form,
     save,
 )
-from smart_app.patient_context import banner, other_patient_page
+from smart_app.patient_context import other_patient_page
 from smart_app.patient_data import MalformedRecord, check_response_shape, read_patient_record
-from smart_app.questionnaire_form import build_form, overlay_post, walk_fields
+from smart_app.form_post import overlay_post
+from smart_app.questionnaire_form import build_form, walk_fields
 from smart_app.security import StaleFormRefused, stale_form
 from smart_app.views import launched
 
@@ -98,10 +99,14 @@ def _stale_form(exc):
 @launched
 def new(qid):
     questionnaire = questionnaire_for(qid)
+    if qid == terminology.SESSION_RECORD:
+        return _new_form(qid, questionnaire, lambda: session_start.with_today(build_form(questionnaire, shipped())),
+                         "forms.new", {"qid": qid},
+                         extra=lambda: {"last_session": session_start.last_session(g.fhir, g.tokens.patient)})
     return _new_form(qid, questionnaire, lambda: build_form(questionnaire, shipped()), "forms.new", {"qid": qid})
 
 
-def _new_form(qid, questionnaire, fields_of, endpoint, args):
+def _new_form(qid, questionnaire, fields_of, endpoint, args, extra=None):
     """A new form at a URL that names its submission: Back and Refresh show the same one."""
     held = submissions.held(url_for("forms.new", qid=qid, _external=False).split("?", 1)[0])
     submission_id = request.args.get("s", "")
@@ -116,7 +121,8 @@ def _new_form(qid, questionnaire, fields_of, endpoint, args):
         flash("This form was already saved: here is the record. To change it, use Amend.", "info")
         return redirect(url_for("forms.view", rid=issued["rid"]))
     fields = _restore(fields_of(), held)
-    return render_form(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id)
+    return render_form(questionnaire, fields, action=url_for("forms.new", qid=qid), submission_id=submission_id,
+                       **(extra() if extra else {}))
 
 
 @bp.get("/mbt-formulation/revise")
@@ -164,7 +170,14 @@ def _load(rid: str) -> dict:
         response = g.fhir.read("QuestionnaireResponse", rid)
     except ValueError:
         abort(404, description="There is no such record.")
+    return check_record(response, rid)
+
+
+def check_record(response, rid: str) -> dict:
+    """``response`` (any version of ``rid``) if it is one of this app's forms for the patient open now."""
     check_response_shape(response)
+    if response.get("id") != rid:
+        raise MalformedRecord(f"QuestionnaireResponse/{rid} came back as another record")
     if questionnaire_id(response) not in FORMS:
         raise MalformedRecord(f"QuestionnaireResponse/{rid} is not one of this app's forms")
     subject = (response.get("subject") or {}).get("reference", "")
@@ -176,14 +189,13 @@ def _load(rid: str) -> dict:
 @bp.get("/r/<rid>")
 @launched
 def view(rid):
-    response = _load(rid)
-    questionnaire = questionnaire_for(questionnaire_id(response))
-    fields = build_form(questionnaire, shipped(), response)
-    # Scores hidden from patients (questionnaire-hidden) are still the clinician's to read here.
-    return render_template("response.html", questionnaire=questionnaire, fields=fields, response=response,
-                           all_fields=list(walk_fields(fields)),
-                           can_write=can_write() and response.get("status") in EDITABLE,
-                           ctx=g.tokens.context, patient=banner(), always_banner=True)
+    """The record as a summary (``record_page``): what was answered, scores with their meaning, printable."""
+    return record_page.show(rid)
+
+
+def show(response: dict, earlier=None):
+    """An ``earlier`` version of a record (its place in the history), read-only, as its record page."""
+    return record_page.render_record(response, {}, earlier=earlier)
 
 
 @bp.get("/r/<rid>/edit")
@@ -261,10 +273,12 @@ def create(qid):
                            form_errors=True, general_errors=[
                                "This form had expired or was opened in another sign-in. Nothing was saved; "
                                "your answers are below: save again."])
-    if not issued.get("rid") and issued.get("uncertain"):
+    unconfirmed = bool(issued.get("uncertain"))
+    if not issued.get("rid") and unconfirmed:
         issued = _ask_server(target, issued)
     if issued.get("rid"):
         # This page was saved once already (a second click, Back, a retry): it is that record.
+        target = dataclasses.replace(target, unconfirmed=unconfirmed)
         return _guarded(lambda: _continue(target, issued), posted, submission_id, None)
     return _guarded(lambda: save(target), posted, submission_id, None)
 
@@ -348,11 +362,12 @@ def _continue(target: Target, issued: dict):
             if complete:
                 return redirect(url_for("dashboard.index"))
             return redirect(url_for("forms.edit", rid=base["id"]))
-    return _save_existing(base["id"], target.posted, from_new=True, base=base, version=issued.get("version"))
+    return _save_existing(base["id"], target.posted, from_new=True, base=base, version=issued.get("version"),
+                          unconfirmed=target.unconfirmed)
 
 
 def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | None = None,
-                   version: str | None = None):
+                   version: str | None = None, unconfirmed: bool = False):
     base = base or _load(rid)
     questionnaire = questionnaire_for(questionnaire_id(base))
     current = (base.get("meta") or {}).get("versionId")
@@ -371,7 +386,8 @@ def _save_existing(rid: str, posted, *, from_new: bool = False, base: dict | Non
     if not current:
         return refuse("The FHIR server did not say which version of this record it holds, so a change could "
                       "overwrite someone else's. Nothing was saved.", 502)
-    target = Target(questionnaire, posted, submission_id, action, base=base, version=current)
+    target = Target(questionnaire, posted, submission_id, action, base=base, version=current,
+                    unconfirmed=unconfirmed)
     if not sent or not _VERSION.match(sent) or sent != current:
         complete = request.form.get("action") == "complete"
         if (base.get("status") in FINAL) == complete:

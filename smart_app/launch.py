@@ -14,7 +14,7 @@ from fhir_mbt.smart import (
     StateMismatch,
     TokenError,
 )
-from smart_app import ehr, patient_access, user, write_plans
+from smart_app import app_context, ehr, patient_access, user, write_plans
 from smart_app.errors import page
 
 bp = Blueprint("launch", __name__)
@@ -86,6 +86,11 @@ def callback():
     if held and held.get("patient") == tokens.patient and held.get("issuer") == tokens.issuer:
         return redirect(held["url"])
     # The dashboard's address names the patient, so a tab left on it is told, not switched, by a later launch.
+    records = app_context.card_records(tokens.context.extra.get("appContext"))
+    if records:
+        # Launched from the risk card: the follow-ups it names are marked, and the page opens on them.
+        return redirect(url_for("dashboard.index", patient=tokens.patient, focus=",".join(records))
+                        + "#needs-follow-up")
     return redirect(url_for("dashboard.index", patient=tokens.patient))
 
 

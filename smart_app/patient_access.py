@@ -41,7 +41,7 @@ PATIENT_STANDALONE_SCOPES = scope_string([LAUNCH_PATIENT, OPENID, FHIR_USER, ONL
 
 _USER = re.compile(r"(?:^|/)(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)/([A-Za-z0-9\-.]{1,64})$")
 #: Endpoints a patient session may reach, besides its own blueprints.
-_OPEN_TO_ALL = {"launch.launch", "launch.callback", "launch.logout", "static"}
+_OPEN_TO_ALL = {"launch.launch", "launch.callback", "launch.logout", "static", "favicon"}
 _PATIENT_BLUEPRINTS = ("patient.", "patient_forms.", "portal.")
 _CLINICIAN_HOME = {"launch.standalone", "dashboard.index"}
 

@@ -26,7 +26,7 @@ __all__ = ["init_app", "remember", "banner", "named", "other_patient_page"]
 log = logging.getLogger(__name__)
 
 #: Blueprints whose pages are about the launch's patient.
-PATIENT_PAGES = frozenset({"dashboard", "forms", "patient_copy"})
+PATIENT_PAGES = frozenset({"dashboard", "forms", "history", "patient_copy", "drafts"})
 MAX_REMEMBERED = 8
 
 

@@ -26,13 +26,15 @@ from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine import RESPONSE_IDENTIFIER_SYSTEM, ResponseError, apply_scores, extract, transaction_bundle
 from fhir_mbt.engine.care_team import care_team_entries, reported_risk, urgent
 from fhir_mbt.engine.validate import validate_response
-from smart_app import ehr
+from smart_app import ehr, saving
 from smart_app.dashboard_data import questionnaire_id
 from smart_app.patient_access import patient_only
 from smart_app.patient_data import check_response_shape
 from smart_app.patient_portal import current_crisis_plan
 from smart_app.patient_record import PATIENT_FORMS, is_own
-from smart_app.questionnaire_form import FormError, build_form, field_errors, overlay_post, parse_form, walk_fields
+from smart_app.form_messages import field_errors
+from smart_app.form_post import FormError, overlay_post, parse_form
+from smart_app.questionnaire_form import build_form, walk_fields
 
 __all__ = ["bp"]
 
@@ -116,6 +118,8 @@ def _posted(questionnaire: dict) -> dict[str, list[str]]:
 
 def _plain(message: str, field) -> str:
     text = message.lower()
+    if field is not None:  # the question's own words must not be read as the kind of problem
+        text = text.replace(field.label.lower(), "")
     if "section needs answers" in text or (field is not None and field.type == "group"):
         return "Please answer the questions in this part."
     if "needs an answer" in text or "not answered" in text or "required" in text:
@@ -306,7 +310,7 @@ def _save(questionnaire: dict, draft: dict | None, sid: str, version: str | None
                      ["Some answers need another look. Please check them and try again."] if general else [],
                      risk=bool(findings))
     if not complete:
-        return _write(lambda: _write_draft(response, version), again, sid, findings=[])
+        return _write(lambda: _write_draft(response, version), again, sid, response, findings=[])
     try:
         result = extract(response, questionnaire, index)
     except ResponseError:
@@ -320,7 +324,8 @@ def _save(questionnaire: dict, draft: dict | None, sid: str, version: str | None
     alerted = bool(findings) and ehr.can("Flag", "create") and ehr.can("Task", "create")
     if alerted:
         bundle["entry"] += care_team_entries(result.response, findings, now=_now())
-    return _write(lambda: _rid(g.fhir.transaction(bundle)), again, sid, findings=findings, alerted=alerted)
+    return _write(lambda: _rid(g.fhir.transaction(bundle)), again, sid, result.response, findings=findings,
+                  alerted=alerted)
 
 
 def _rid(answer: dict) -> str | None:
@@ -338,17 +343,42 @@ def _write_draft(response: dict, version: str | None) -> str | None:
                                                   "subject": f"Patient/{g.patient_id}"}).id
 
 
-def _write(write, again, sid: str, *, findings: list, alerted: bool = False):
+NOT_SENT = ("We could not send your answers just now, so nothing was saved. Your answers are below: please try "
+            "again in a moment.")
+UNKNOWN = ("We could not tell whether your answers reached your care team. Your answers are below: sending them "
+           "again is safe, they will not be saved twice.")
+
+
+def _landed(response: dict) -> dict | None | bool:
+    """After a failure that may have happened after the write: the stored record if it holds
+    exactly these answers, None if it is not there (or differs), False if the server cannot say."""
+    try:
+        stored = saving.find(g.fhir, g.patient_id, response["identifier"])
+    except FhirError:
+        return False
+    if stored and stored.get("status") == response["status"] and saving.same_answers(stored, response):
+        return stored
+    return None
+
+
+def _write(write, again, sid: str, response: dict, *, findings: list, alerted: bool = False):
     complete = request.form.get("action") == "complete"
     try:
         rid = write()
     except VersionConflict:
         return again({}, ["This draft was changed somewhere else after you opened it. Nothing was overwritten; "
                           "your answers are below."], status=409, risk=bool(findings))
+    except saving.AMBIGUOUS as exc:
+        # The server may have saved before it failed: ask it (by the record's identifier) before saying anything.
+        stored = _landed(response)
+        log.warning("patient save failed (%s); the look-up found it %s", type(exc).__name__,
+                    "saved" if stored else "not saved" if stored is None else "unknown")
+        if not stored:
+            return again({}, [NOT_SENT if stored is None else UNKNOWN], status=502, risk=bool(findings))
+        rid = stored.get("id")
     except FhirError as exc:
         log.warning("patient save failed: %s", type(exc).__name__)
-        return again({}, ["We could not send your answers just now, so nothing was saved. Your answers are "
-                          "below: please try again in a moment."], status=502, risk=bool(findings))
+        return again({}, [NOT_SENT], status=502, risk=bool(findings))
     if rid:
         _bind(sid, rid)
     if findings:

@@ -22,11 +22,10 @@ from fhir_mbt.content import shipped
 from fhir_mbt.errors import FhirMbtError
 from fhir_mbt.smart import IssuerNotAllowed
 from smart_app import ehr, patient_copy
-from smart_app.dashboard_data import build_view
 from smart_app.errors import page
 from smart_app.patient_access import PATIENT_STANDALONE_SCOPES, PORTAL_SCOPES, patient_only
 from smart_app.patient_data import read_patient_record
-from smart_app.patient_record import agreed, build_home, crisis_plan
+from smart_app.patient_record import build_home, crisis_plan
 
 __all__ = ["bp", "portal", "emergency_tel", "remember_crisis_plan", "current_crisis_plan"]
 
@@ -139,11 +138,7 @@ def crisis():
 def formulation():
     """The patient copy clinicians print, inside the patient's pages: only what was agreed with them."""
     patient, responses = read_patient_record(g.fhir, g.patient_id)
-    view = build_view([r for r in responses if agreed(r)], patient, shipped())
-    return render_template(
-        "patient_copy.html", base_template="patient/base.html", view=view, sections=patient_copy.SECTIONS,
-        modes=patient_copy.MODES, diagnoses=patient_copy.DIAGNOSES, words=patient_copy.patient_wording(),
-        ctx=None, patient=None)
+    return patient_copy.render_copy(responses, patient, agreed_only=True, base_template="patient/base.html")
 
 
 @bp.get("/safety")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from fhir_mbt.content import ContentIndex, terminology
-from smart_app.dashboard_data import flatten, groups, questionnaire_id
+from smart_app.dashboard_data import flatten, questionnaire_id
+from smart_app.formulation_copy import build_copy, patient_wording
 
 __all__ = ["PATIENT_FORMS", "HomeView", "agreed", "build_home", "entered_by", "is_own", "patient_wording",
            "crisis_plan"]
@@ -32,17 +33,7 @@ PATIENT_FORMS = (terminology.WEEKLY_CHECKIN, terminology.RFQ8)
 #: The programme asks for an RFQ-8 at the start and then every this many weeks.
 RFQ8_EVERY_WEEKS = 12
 FINAL = ("completed", "amended")
-PATIENT_WORDING = "patient-wording"
 CRISIS_FIELDS = ("warning-signs", "self", "others", "professionals", "contacts")
-#: The patient copy's sections (the same as the printable copy clinicians hand out).
-FORMULATION_SECTIONS = [
-    ("What brings you to treatment", ["presenting.difficulties", "presenting.context"]),
-    ("How things tend to show", ["presentation.type", "presentation.description"]),
-    ("Relationships", ["attachment.history", "attachment.patterns"]),
-    ("What happens to your self-esteem", ["self-esteem.conditions", "self-esteem.alien-self",
-                                          "self-esteem.threat-response", "self-esteem.threat-example"]),
-    ("How this may show up between us", ["clinician.patterns", "clinician.description", "clinician.approach"]),
-]
 _REF = re.compile(r"(?:^|/)(Patient|Practitioner|PractitionerRole|RelatedPerson|Device|Organization)/([^/]+)$")
 
 
@@ -65,28 +56,6 @@ def is_own(response: Mapping, patient_id: str) -> bool:
     """Written by this patient, about this patient."""
     return (_ref(response.get("author")) == ("Patient", patient_id)
             and _ref(response.get("subject")) == ("Patient", patient_id))
-
-
-_WORDING: dict[int, tuple[ContentIndex, dict]] = {}
-
-
-def patient_wording(index: ContentIndex, coding: Any) -> str:
-    """The CodeSystem's patient-facing wording of a coded answer, else its display."""
-    if not isinstance(coding, Mapping):
-        return "" if coding is None else ("yes" if coding is True else "no" if coding is False else str(coding))
-    hit = _WORDING.get(id(index))
-    if hit is None or hit[0] is not index:
-        table: dict[tuple[str, str], str] = {}
-        for cs in index.resources("CodeSystem"):
-            stack = list(cs.get("concept", ()))
-            while stack:
-                concept = stack.pop()
-                stack.extend(concept.get("concept", ()))
-                for d in concept.get("designation", ()):
-                    if (d.get("use") or {}).get("code") == PATIENT_WORDING and d.get("value"):
-                        table[(cs.get("url"), concept.get("code"))] = d["value"]
-        hit = _WORDING[id(index)] = (index, table)
-    return hit[1].get((coding.get("system"), coding.get("code"))) or str(coding.get("display") or coding.get("code") or "")
 
 
 @dataclass
@@ -146,25 +115,11 @@ def agreed(response: Mapping) -> bool:
 
 
 def _formulation(responses: list[Mapping], index: ContentIndex) -> dict | None:
-    done = [r for r in responses if questionnaire_id(r) == terminology.FORMULATION and agreed(r)]
-    if not done:
+    """The agreed formulation as the patient's copy has it (``formulation_copy``): only what was written for them."""
+    copy = build_copy(responses, index, agreed_only=True)
+    if copy.formulation is None:
         return None
-    latest = max(done, key=lambda r: str(r.get("authored", "")))
-    answers = flatten(latest.get("item"))
-    sections = []
-    for title, links in FORMULATION_SECTIONS:
-        texts = [patient_wording(index, v) for link in links for v in answers.get(link, ())]
-        texts = [t for t in texts if t]
-        if texts:
-            sections.append((title, texts))
-    goals = []
-    for goal in groups(latest.get("item"), "goal"):
-        values = flatten(goal)
-        goals.append({"domain": patient_wording(index, _first(values, "goal.domain")),
-                      "text": str(_first(values, "goal.text", "") or ""),
-                      "indicator": str(_first(values, "goal.indicator", "") or "")})
-    return {"date": str(_first(answers, "agreement.date", "") or _date(latest)),
-            "letter": str(_first(answers, "agreement.letter", "") or ""), "sections": sections, "goals": goals}
+    return {"date": copy.date, "letter": copy.letter, "sections": copy.sections, "goals": copy.goals}
 
 
 def _week_start(day: _dt.date) -> _dt.date:

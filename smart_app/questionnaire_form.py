@@ -1,23 +1,22 @@
-"""Questionnaire ⇄ HTML form: the field tree a template renders, and the
-QuestionnaireResponse items rebuilt from what the browser posts.
+"""Questionnaire → HTML form: the field tree a template renders.
 
 Field names encode where an answer belongs: ``a:<linkId>`` at the top level,
 ``a:<group>[<n>]/<linkId>`` inside the n-th instance of a repeating group (and
 so on, nested). Choice answers travel as ``system|code`` tokens. Nothing here
-knows about HTTP or FHIR servers: it is pure data in, data out.
+knows about HTTP or FHIR servers: it is pure data in, data out. Reading a
+post back into answers is :mod:`smart_app.form_post`; the messages a form
+shows are :mod:`smart_app.form_messages`; sections and answer grids are
+:mod:`smart_app.form_layout`.
 
-Limits are checked here before anything is sent, with the engine's rules: a
-text answer is at most :data:`~fhir_mbt.engine.answers.MAX_TEXT_LENGTH`
-characters (or the item's maxLength), and a date input carries the item's
-minValue/maxValue as ``min``/``max``, computed ones (``today()``) evaluated
-for the day :mod:`fhir_mbt.engine.clock` calls today.
+A date input carries the item's minValue/maxValue as ``min``/``max``,
+computed ones (``today()``) evaluated for the day :mod:`fhir_mbt.engine.clock`
+calls today.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -27,56 +26,22 @@ from fhir_mbt.content import terminology
 from fhir_mbt.engine.answers import MAX_TEXT_LENGTH
 from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.fhirpath import ExpressionError, compile_expression
-from fhir_mbt.engine.outcome import issue_link_id
+from fhir_mbt.engine.outcome import question_label
+from fhir_mbt.engine.score_program import score_programs
 
 __all__ = [
     "Field",
-    "FormError",
+    "Option",
     "build_form",
-    "parse_form",
-    "overlay_post",
     "walk_fields",
     "answer_token",
+    "options_of",
+    "text_limit",
     "response_answers",
-    "field_errors",
 ]
 
 #: A display item of this displayCategory gets the site's crisis line shown beside it.
 CRISIS_LINE_NOTICE = (terminology.CODE_SYSTEM, "crisis-line-notice")
-
-VALUE_KEYS = {
-    "boolean": "valueBoolean",
-    "decimal": "valueDecimal",
-    "integer": "valueInteger",
-    "date": "valueDate",
-    "dateTime": "valueDateTime",
-    "time": "valueTime",
-    "string": "valueString",
-    "text": "valueString",
-    "url": "valueUri",
-    "reference": "valueReference",
-    "quantity": "valueQuantity",
-}
-# ASCII digits only: full-width or other Unicode digits are not accepted as numbers or dates.
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
-_TIME = re.compile(r"^\d{2}:\d{2}(:\d{2})?$", re.ASCII)
-_DATETIME_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$", re.ASCII)
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
-#: NUL, other C0 controls but tab and newlines, and the Unicode bidirectional overrides and isolates.
-_REFUSED_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-_NAME_PART = re.compile(r"^(?P<link>[^\[\]/]+)\[(?P<n>\d{1,3})\]$")
-
-
-class FormError(ValueError):
-    """A posted value cannot be read as the answer type its question wants.
-
-    ``errors`` maps field names to messages, to show beside each question.
-    """
-
-    def __init__(self, errors: Mapping[str, str], items: list[dict]):
-        self.errors = dict(errors)
-        self.items = items
-        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
 def answer_token(value: Mapping) -> str:
@@ -125,13 +90,25 @@ class Field:
     children: list["Field"] = field(default_factory=list)
     instances: list[list["Field"]] = field(default_factory=list)
     error: str = ""
+    #: How messages name the question (its text, or its code's display when the text is long).
+    label: str = ""
+    #: A calculated item's rule as JSON for the in-browser preview ("" when it has none).
+    preview: str = ""
 
     @property
     def value(self) -> str:
         return self.values[0] if self.values else ""
 
+    @property
+    def scores_only(self) -> bool:
+        """A calculated item, or a group of nothing else: what a clinician's form shows even when hidden
+        (``questionnaire-hidden`` keeps scores from the patient, not from the clinician)."""
+        if self.type == "group":
+            return bool(self.children) and all(c.scores_only for c in self.children)
+        return self.calculated
 
-def _options(item: Mapping, index: ContentIndex) -> list[Option]:
+
+def options_of(item: Mapping, index: ContentIndex) -> list[Option]:
     if item.get("answerValueSet"):
         return [
             Option(
@@ -207,7 +184,7 @@ def _bound(item: Mapping, url: str, today: dt.date) -> Any:
     return ext.value_of(item, url)
 
 
-def _text_limit(item: Mapping) -> int:
+def text_limit(item: Mapping) -> int:
     own = item.get("maxLength")
     return own if isinstance(own, int) and not isinstance(own, bool) and 0 < own < MAX_TEXT_LENGTH else MAX_TEXT_LENGTH
 
@@ -231,13 +208,14 @@ def _field(item: Mapping, name: str, index: ContentIndex, existing: list[Mapping
         enable_behavior=item.get("enableBehavior", "all"),
         max_length=item.get("maxLength"),
         placeholder=ext.value_of(item, ext.ENTRY_FORMAT) or "",
+        label=question_label(item.get("text"), "This answer", item.get("code", ())),
     )
     unit = ext.value_of(item, ext.UNIT)
     if isinstance(unit, Mapping):
         f.unit = unit.get("display") or unit.get("code", "")
     f.min, f.max = _bound(item, ext.MIN_VALUE, today), _bound(item, ext.MAX_VALUE, today)
     if kind in ("choice", "open-choice"):
-        f.options = _options(item, index)
+        f.options = options_of(item, index)
     if kind == "group":
         instances = existing or [{}]
         count = len(instances) if f.repeats else 1
@@ -279,6 +257,27 @@ def _answer_text(kind: str, answer: Mapping) -> str:
     return ""
 
 
+_PREVIEWS: dict[tuple, dict[str, str]] = {}
+
+
+def _previews(questionnaire: Mapping) -> dict[str, str]:
+    """linkId → the JSON preview program of each calculated item that has one (computed once per version)."""
+    key = (questionnaire.get("url"), questionnaire.get("version"), id(questionnaire))
+    found = _PREVIEWS.get(key)
+    if found is None:
+        if len(_PREVIEWS) > 64:
+            _PREVIEWS.clear()
+        found = _PREVIEWS[key] = {link_id: json.dumps(program, separators=(",", ":"))
+                                  for link_id, program in score_programs(dict(questionnaire)).items()}
+    return found
+
+
+def _add_previews(fields: list[Field], previews: dict[str, str]) -> None:
+    for f in walk_fields(fields):
+        if f.calculated:
+            f.preview = previews.get(f.link_id, "")
+
+
 def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | None = None, *,
                today: dt.date | None = None) -> list[Field]:
     """The field tree for a Questionnaire, filled from ``response`` if given.
@@ -288,174 +287,12 @@ def build_form(questionnaire: Mapping, index: ContentIndex, response: Mapping | 
     """
     today = today or latest_today()
     answers = response_answers((response or {}).get("item", ()))
-    return [
+    fields = [
         _field(item, "a:" + item["linkId"], index, answers.get(item["linkId"], []), today)
         for item in questionnaire.get("item", ())
     ]
-
-
-# --- reading a post back -------------------------------------------------------
-
-
-def _convert(item: Mapping, raw: str, options: dict[str, dict]) -> dict:
-    """One posted string → one answer dict, or ValueError with a message for people."""
-    kind = item.get("type")
-    if _REFUSED_CHARS.search(raw):
-        raise ValueError("this answer contains control characters (a NUL byte or a text-direction override) that "
-                         "cannot be saved: retype it. Nothing was saved.")
-    if kind in ("choice", "open-choice"):
-        if raw in options:
-            return dict(options[raw])
-        raise ValueError("choose one of the listed answers")
-    if kind == "boolean":
-        if raw in ("yes", "true"):
-            return {"valueBoolean": True}
-        if raw in ("no", "false"):
-            return {"valueBoolean": False}
-        raise ValueError("answer yes or no")
-    if kind == "integer":
-        if not re.fullmatch(r"[+-]?\d{1,9}", raw, re.ASCII):
-            raise ValueError("enter a whole number")
-        return {"valueInteger": int(raw)}
-    if kind == "decimal":
-        if not _NUMBER.match(raw):
-            raise ValueError("enter a number")
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ValueError("enter a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ValueError("enter a number")
-        return {"valueDecimal": number}
-    if kind == "date":
-        if not _DATE.match(raw):
-            raise ValueError("enter a date as YYYY-MM-DD")
-        return {"valueDate": raw}
-    if kind == "dateTime":
-        if _DATE.match(raw):
-            return {"valueDateTime": raw}
-        if not _DATETIME_LOCAL.match(raw):
-            raise ValueError("enter a date and time")
-        return {"valueDateTime": (raw if len(raw) > 16 else raw + ":00") + "Z"}
-    if kind == "time":
-        if not _TIME.match(raw):
-            raise ValueError("enter a time as HH:MM")
-        return {"valueTime": raw if len(raw) > 5 else raw + ":00"}
-    if kind == "url":
-        return {"valueUri": raw}
-    if kind == "reference":
-        return {"valueReference": {"reference": raw}}
-    if kind == "quantity":
-        if not _NUMBER.match(raw):
-            raise ValueError("enter a number")
-        try:
-            return {"valueQuantity": {"value": float(raw)}}
-        except ValueError:
-            raise ValueError("enter a number") from None
-    if kind in ("string", "text"):
-        _check_length(item, raw)
-        return {"valueString": raw}
-    raise ValueError(f"answers of type {kind} cannot be entered here")
-
-
-def _check_length(item: Mapping, raw: str) -> None:
-    limit = _text_limit(item)
-    if len(raw) > limit:
-        label = str(item.get("text") or "This answer").strip().rstrip(" .:?")
-        raise ValueError(f"{label} is longer than {limit:,} characters ({len(raw):,} typed): shorten it. "
-                         "Nothing was saved; the text is still here.")
-
-
-def _group_instances(form: Mapping[str, list[str]], name: str) -> list[int]:
-    prefix = name + "["
-    numbers = set()
-    for key in form:
-        if key.startswith(prefix):
-            rest = key[len(prefix):]
-            digits = rest.split("]", 1)[0]
-            if digits.isdigit() and len(digits) <= 3:
-                numbers.add(int(digits))
-    return sorted(numbers)
-
-
-def _parse_items(
-    items: Iterable[Mapping],
-    prefix: str,
-    form: Mapping[str, list[str]],
-    index: ContentIndex,
-    errors: dict[str, str],
-) -> list[dict]:
-    out: list[dict] = []
-    for item in items:
-        link_id = item.get("linkId", "")
-        name = prefix + link_id
-        kind = item.get("type")
-        if kind == "display":
-            continue
-        if kind == "group":
-            numbers = _group_instances(form, name) if item.get("repeats") else [None]
-            for n in numbers:
-                child_prefix = f"{name}[{n}]/" if n is not None else f"{name}/"
-                children = _parse_items(item.get("item", ()), child_prefix, form, index, errors)
-                if children:
-                    out.append({"linkId": link_id, **({"text": item["text"]} if item.get("text") else {}), "item": children})
-            continue
-        raw_values = [v.strip() for v in form.get(name, []) if v.strip()]
-        options = {o.token: o.answer for o in _options(item, index)} if kind in ("choice", "open-choice") else {}
-        answers = []
-        for raw in raw_values:
-            try:
-                answers.append(_convert(item, raw, options))
-            except ValueError as exc:
-                errors[name] = str(exc)
-        if kind == "open-choice":
-            other = " ".join(v.strip() for v in form.get(name + ".other", []) if v.strip())
-            if other:
-                try:
-                    _check_length(item, other)
-                    answers.append({"valueString": other})
-                except ValueError as exc:
-                    errors[name] = str(exc)
-        if answers and not item.get("repeats") and len(answers) > 1:
-            errors[name] = "only one answer is allowed here"
-        if answers:
-            entry = {"linkId": link_id}
-            if item.get("text"):
-                entry["text"] = item["text"]
-            entry["answer"] = answers
-            out.append(entry)
-    return out
-
-
-def parse_form(questionnaire: Mapping, form: Mapping[str, list[str]], index: ContentIndex) -> list[dict]:
-    """The response items from a posted form (``form``: name → list of values).
-
-    Raises :class:`FormError` carrying the per-field messages *and* the items
-    that could be read, so the page can be shown again with every answer kept.
-    """
-    errors: dict[str, str] = {}
-    items = _parse_items(questionnaire.get("item", ()), "a:", form, index, errors)
-    if errors:
-        raise FormError(errors, items)
-    return items
-
-
-def overlay_post(fields: list[Field], form: Mapping[str, list[str]], errors: Mapping[str, str] = {}) -> list[Field]:
-    """Put the raw posted values (and any error) back on the fields, so a page
-    shown again after a problem keeps exactly what the person typed."""
-    for f in fields:
-        if f.type == "group":
-            f.error = errors.get(f.name, f.error)
-            for instance in f.instances:
-                overlay_post(instance, form, errors)
-            continue
-        if f.name in form:
-            f.values = [v for v in form[f.name] if v.strip()]
-        if f.name + ".other" in form:
-            f.other_text = " ".join(form[f.name + ".other"]).strip()
-        f.error = errors.get(f.name, f.error)
+    _add_previews(fields, _previews(questionnaire))
     return fields
-
 
 def walk_fields(fields: Iterable[Field]):
     for f in fields:
@@ -463,30 +300,3 @@ def walk_fields(fields: Iterable[Field]):
         for instance in f.instances:
             yield from walk_fields(instance)
 
-
-def field_errors(outcome: Mapping, fields: list[Field], posted: Mapping[str, list[str]]) -> tuple[dict[str, str], list[str]]:
-    """The error issues of an OperationOutcome put beside their questions (by linkId).
-
-    Returns (field name → message, messages that belong to no question).
-    """
-    by_link: dict[str, list[str]] = {}
-    groups = set()
-    for f in walk_fields(fields):
-        by_link.setdefault(f.link_id, []).append(f.name)
-        if f.type == "group":
-            groups.add(f.link_id)
-    errors: dict[str, str] = {}
-    general: list[str] = []
-    for issue in outcome.get("issue", []):
-        if issue.get("severity") not in ("error", "fatal"):
-            continue
-        message = issue.get("diagnostics", "invalid answer")
-        candidates = by_link.get(issue_link_id(issue) or "", [])
-        if candidates and issue.get("code") == "required":
-            message = "This section needs answers." if issue_link_id(issue) in groups else "This question needs an answer."
-        if candidates:
-            target = next((n for n in candidates if n in posted), candidates[0])
-            errors.setdefault(target, message)
-        else:
-            general.append(message)
-    return errors, general

@@ -70,6 +70,7 @@ class SqliteStore:
             )
             db.execute("CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, "
                        "expires REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS used_once (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -140,6 +141,23 @@ class SqliteStore:
         finally:
             if held:
                 db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+    #: Most one-time keys kept; beyond it new ones are refused rather than old ones forgotten.
+    MAX_USED_ONCE = 100_000
+
+    def first_use(self, key: str, expires: float) -> bool:
+        """Record ``key`` (e.g. a JWT's jti) until ``expires``; True only the first time, in any worker."""
+        db = self._connect()
+        now = time.time()
+        if db.execute("INSERT INTO used_once (key, expires) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                      "expires = excluded.expires WHERE used_once.expires < ?", (key, expires, now)).rowcount != 1:
+            return False
+        if db.execute("SELECT COUNT(*) FROM used_once").fetchone()[0] > self.MAX_USED_ONCE:
+            db.execute("DELETE FROM used_once WHERE expires < ?", (now,))
+            if db.execute("SELECT COUNT(*) FROM used_once").fetchone()[0] > self.MAX_USED_ONCE:
+                db.execute("DELETE FROM used_once WHERE key = ?", (key,))
+                return False  # flooded: refuse rather than forget what was seen
+        return True
 
     def delete(self, sid: str) -> None:
         self._connect().execute("DELETE FROM sessions WHERE sid = ?", (sid,))

@@ -19,7 +19,7 @@ import uuid
 
 from flask import g, session
 
-__all__ = ["issue", "get", "bind", "unbind", "mark_uncertain", "remember_attempt", "last_attempt", "hold", "held",
+__all__ = ["issue", "get", "bind", "unbind", "forget", "mark_uncertain", "remember_attempt", "last_attempt", "hold", "held",
            "release_held"]
 
 MAX_SUBMISSIONS = 50
@@ -69,6 +69,13 @@ def bind(submission_id: str, rid: str, version: str | None, status: str) -> None
 def unbind(submission_id: str) -> None:
     """The submission's record is gone from the server: its next save creates it again."""
     _change(submission_id, rid=None, version=None, status=None)
+
+
+def forget(submission_id: str) -> None:
+    """The submission's record was discarded: its page no longer leads to it, nor saves into it."""
+    issued = dict(session.get("submissions", {}))
+    if issued.pop(submission_id, None) is not None:
+        session["submissions"] = issued
 
 
 def mark_uncertain(submission_id: str) -> None:

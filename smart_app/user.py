@@ -68,9 +68,12 @@ def resolve(fhir_user: str | None, fhir: FhirClient | None, base: str) -> None:
 
 
 def author() -> dict | None:
-    """The ``author`` reference for a record: only a user whose resource was read."""
+    """The ``author`` reference for a record: only a user whose resource was read, with their name
+    as ``display`` so a record names its author without another request."""
     user = session.get("user") or {}
-    return {"reference": user["reference"]} if user.get("reference") else None
+    if not user.get("reference"):
+        return None
+    return {"reference": user["reference"], **({"display": user["name"]} if user.get("name") else {})}
 
 
 def signed_in_as() -> dict | None:

@@ -28,7 +28,7 @@ from flask import current_app
 from fhir_mbt.client import FhirClient, FhirError, PartialWrite, ServerWrites, write_bundle
 from smart_app import ehr
 
-__all__ = ["learn", "prepare", "send", "left_out_message", "partial_message"]
+__all__ = ["learn", "prepare", "send", "left_out_message", "partial_message", "version_written"]
 
 log = logging.getLogger(__name__)
 TTL = 3600.0
@@ -111,3 +111,16 @@ def partial_message(exc: PartialWrite) -> str:
     return (f"Partly saved: the FHIR server stored {' and '.join(parts) or 'part of it'}, but not "
             f"{' and '.join(missing)}. Save again to complete it: nothing is written twice.")
 
+
+
+def version_written(exc: PartialWrite, base: dict | None) -> str | None:
+    """The version of ``base`` (a record being changed) that a part-way save wrote, if it did."""
+    if not base or not base.get("id"):
+        return None
+    for location in exc.stored:
+        path = location.split("/")
+        if "_history" in path and path.index("_history") >= 2:
+            at = path.index("_history")
+            if path[at - 2:at] == ["QuestionnaireResponse", base["id"]] and at + 1 < len(path):
+                return path[at + 1] or None
+    return None

@@ -138,6 +138,34 @@ def form_data(ehr, qid):
     return data
 
 
+#: What a clinician types as the reason for an amendment.
+REASON = {"amend_reason": "Answers corrected after checking the clinical notes"}
+
+
 def ours(ehr, resource_type):
     """The resources of ``resource_type`` written by the test (not the example patient's)."""
     return [r for r in ehr.of_type(resource_type) if not r["id"].startswith("peter-")]
+
+
+#: A "Yes" risk answer, as the content codes it.
+YES = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-yes", "display": "Yes"}}]
+
+
+def set_answer(response: dict, link_id: str, answer: list) -> bool:
+    """Replace the answer of ``link_id`` wherever it is nested; False if the response has no such item."""
+    for item in response.get("item", []):
+        if item.get("linkId") == link_id:
+            item["answer"] = answer
+            return True
+        if set_answer(item, link_id, answer):
+            return True
+        for a in item.get("answer", []):
+            if set_answer(a, link_id, answer):
+                return True
+    return False
+
+
+def latest_session(ehr) -> dict:
+    """The newest session record the fake EHR holds."""
+    sessions = [r for r in ehr.of_type("QuestionnaireResponse") if "mbt-session-record" in r["questionnaire"]]
+    return max(sessions, key=lambda r: r["authored"])

@@ -2,8 +2,10 @@
 
 Small but honest: the token endpoint checks the PKCE verifier against the
 challenge it saw, codes are single use, the FHIR side keeps resources in
-memory with versions, honours If-Match, conditional create (If-None-Exist on
-identifier) and conditional update, and answers batch/transaction Bundles.
+memory with versions (``_history``, vread; each write a second after the one
+before), honours If-Match, conditional create (If-None-Exist on identifier) and
+conditional update, ``_revinclude=Provenance:target``, and answers
+batch/transaction Bundles.
 Every request is recorded so tests can count round trips.
 """
 
@@ -50,6 +52,13 @@ class FakeEhr:
         #: What this server takes (its CapabilityStatement says the same): turn off to play a lesser EHR.
         self.transactions = True
         self.conditional_create = True
+        #: Whether the CapabilityStatement lists ``batch`` (batches are answered either way).
+        self.batches = True
+        #: Every version written, oldest first, by (type, id).
+        self.versions: dict[tuple[str, str], list[dict]] = {}
+        self._clock = 0
+        #: Whether DELETE is honoured (with If-Match); off, it is refused with 405 as many EHRs do.
+        self.deletes = True
         self._register()
 
     # --- authorization server ---------------------------------------------------
@@ -62,6 +71,7 @@ class FakeEhr:
         self.rsps.add_callback(responses.POST, re.compile(re.escape(self.iss) + r"/?$"), callback=self._fhir)
         self.rsps.add_callback(responses.POST, re.compile(re.escape(self.iss) + r"/.+"), callback=self._fhir)
         self.rsps.add_callback(responses.PUT, re.compile(re.escape(self.iss) + r"/.*"), callback=self._fhir)
+        self.rsps.add_callback(responses.DELETE, re.compile(re.escape(self.iss) + r"/.*"), callback=self._fhir)
 
     def _well_known(self, request):
         return 200, {"Content-Type": "application/json"}, json.dumps(
@@ -141,8 +151,11 @@ class FakeEhr:
         res.setdefault("id", str(uuid.uuid4()))
         key = (res["resourceType"], res["id"])
         version = int(self.resources.get(key, {}).get("meta", {}).get("versionId", "0")) + 1
-        res["meta"] = {**res.get("meta", {}), "versionId": str(version), "lastUpdated": "2026-11-23T10:00:00Z"}
+        self._clock += 1
+        stamp = f"2026-11-23T10:{self._clock // 60 % 60:02d}:{self._clock % 60:02d}Z"
+        res["meta"] = {**res.get("meta", {}), "versionId": str(version), "lastUpdated": stamp}
         self.resources[key] = res
+        self.versions.setdefault(key, []).append(res)
         return res
 
     def of_type(self, resource_type: str) -> list[dict]:
@@ -216,6 +229,13 @@ class FakeEhr:
             if res is None:
                 return 404, _outcome("not-found", "no such resource"), {}
             return 200, res, {"ETag": f'W/"{res["meta"]["versionId"]}"'}
+        if method == "GET" and len(segments) == 3 and segments[2] == "_history":
+            return self._history(segments[0], segments[1], query)
+        if method == "GET" and len(segments) == 4 and segments[2] == "_history":
+            found = [r for r in self.versions.get((segments[0], segments[1]), []) if r["meta"]["versionId"] == segments[3]]
+            if not found:
+                return 404, _outcome("not-found", "no such version"), {}
+            return 200, found[0], {"ETag": f'W/"{segments[3]}"'}
         if method == "GET" and len(segments) == 1:
             return 200, self._search(segments[0], query), {}
         if method == "PUT" and len(segments) == 1 and parts.query:
@@ -226,6 +246,8 @@ class FakeEhr:
             return self._update(segments[0], rid, data, headers.get("If-Match"))
         if method == "PUT" and len(segments) == 2:
             return self._update(segments[0], segments[1], data, headers.get("If-Match"))
+        if method == "DELETE" and len(segments) == 2:
+            return self._delete(segments[0], segments[1], headers.get("If-Match"))
         if method == "POST" and len(segments) == 1:
             if headers.get("If-None-Exist") and not self.conditional_create:
                 return 400, _outcome("not-supported", "conditional create is not supported"), {}
@@ -238,8 +260,10 @@ class FakeEhr:
             "resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1",
             "rest": [{
                 "mode": "server",
-                "interaction": [{"code": "transaction"}] if self.transactions else [],
-                "resource": [{"type": t, "interaction": [{"code": c} for c in ("read", "search-type", "create", "update")],
+                "interaction": ([{"code": "transaction"}] if self.transactions else [])
+                + ([{"code": "batch"}] if self.batches else []),
+                "resource": [{"type": t, "interaction": [{"code": c} for c in ("read", "search-type", "create", "update")
+                                                         + (("delete",) if self.deletes else ())],
                               "conditionalCreate": self.conditional_create, "conditionalUpdate": self.conditional_create,
                               "updateCreate": True} for t in types],
             }],
@@ -248,7 +272,7 @@ class FakeEhr:
     def _matches(self, res: dict, query: dict) -> bool:
         for name, values in query.items():
             value = values[0]
-            if name.startswith("_"):
+            if name.startswith("_") and name != "_id":
                 continue
             if name in ("subject", "patient"):
                 ref = res.get("subject", {}).get("reference", "")
@@ -257,6 +281,13 @@ class FakeEhr:
             elif name == "identifier":
                 system, _, code = value.partition("|")
                 if not any(i.get("system") == system and i.get("value") == code for i in _identifiers(res)):
+                    return False
+            elif name == "_id":
+                if res.get("id") not in value.split(","):
+                    return False
+            elif name == "target":
+                refs = [t.get("reference", "") for t in res.get("target", [])]
+                if not any(r == value or r.startswith(value + "/_history/") for r in refs):
                     return False
             elif name == "questionnaire":
                 if res.get("questionnaire", "").split("|")[0] != value.split("|")[0]:
@@ -284,12 +315,35 @@ class FakeEhr:
             for r in found[:count]
         ]
         if query.get("_include") and found:
-            refs = {r.get("subject", {}).get("reference", "") for r in found[:count]}
+            # QuestionnaireResponse:subject, QuestionnaireResponse:author (each include by its own name)
+            fields = {value.partition(":")[2] or "subject" for value in query["_include"]}
+            refs = {(r.get(f) or {}).get("reference", "") for r in found[:count] for f in fields}
             for ref in sorted(refs):
                 target = self.resources.get(tuple(ref.split("/", 1))) if "/" in ref else None
                 if target:
                     entries.append({"fullUrl": f"{self.iss}/{ref}", "resource": target, "search": {"mode": "include"}})
+        if query.get("_revinclude", [""])[0] == "Provenance:target":
+            matched = {f"{resource_type}/{r['id']}" for r in found[:count]}
+            for prov in self.of_type("Provenance"):
+                refs = {t.get("reference", "").split("/_history/")[0] for t in prov.get("target", [])}
+                if refs & matched:
+                    entries.append({"fullUrl": f"{self.iss}/Provenance/{prov['id']}", "resource": prov,
+                                    "search": {"mode": "include"}})
         return {"resourceType": "Bundle", "type": "searchset", "total": len(found), "entry": entries}
+
+    def _history(self, resource_type: str, rid: str, query: dict):
+        versions = self.versions.get((resource_type, rid))
+        if not versions:
+            return 404, _outcome("not-found", "no such resource"), {}
+        newest = list(reversed(versions))
+        count = int(query.get("_count", ["100"])[0])
+        entries = [{"fullUrl": f"{self.iss}/{resource_type}/{rid}", "resource": r,
+                    "request": {"method": "PUT", "url": f"{resource_type}/{rid}/_history/{r['meta']['versionId']}"}}
+                   for r in newest[:count]]
+        bundle = {"resourceType": "Bundle", "type": "history", "total": len(versions), "entry": entries}
+        if len(versions) > count:
+            bundle["link"] = [{"relation": "next", "url": f"{self.iss}/{resource_type}/{rid}/_history?_count={count}&_offset={count}"}]
+        return 200, bundle, {}
 
     def _create(self, data: dict, if_none_exist: str | None):
         if if_none_exist:
@@ -312,9 +366,23 @@ class FakeEhr:
         res = self.put(data)
         return (200 if current else 201), res, {"Location": _loc(res), "ETag": f'W/"{res["meta"]["versionId"]}"'}
 
+    def _delete(self, resource_type: str, rid: str, if_match: str | None):
+        """DELETE: refused (405) when this server does not delete; If-Match honoured (409, as HAPI answers)."""
+        if not self.deletes:
+            return 405, _outcome("not-supported", "delete is not supported"), {}
+        current = self.resources.get((resource_type, rid))
+        if current is None:
+            return 404, _outcome("not-found", "no such resource"), {}
+        if if_match and if_match.replace("W/", "").strip('"') != current["meta"]["versionId"]:
+            return 409, _outcome("conflict", "version conflict"), {}
+        del self.resources[(resource_type, rid)]
+        return 200, {"resourceType": "OperationOutcome",
+                     "issue": [{"severity": "information", "code": "informational", "diagnostics": "deleted"}]}, {}
+
     def _bundle(self, bundle: dict) -> dict:
         kind = bundle.get("type")
         snapshot = copy.deepcopy(self.resources)
+        versions_before = {k: list(v) for k, v in self.versions.items()}
         full_urls: dict[str, str] = {}
         out = []
         entries = bundle.get("entry", [])
@@ -325,7 +393,7 @@ class FakeEhr:
             if method == "GET":
                 parts = urlsplit(url)
                 status, body, _ = self.handle("GET", f"{self.iss}/{parts.path}?{parts.query}", None, {})
-                out.append({"resource": body, "response": {"status": str(status)}})
+                out.append({"resource": body, "response": {"status": str(status)}, "read": True})
                 continue
             resource = _rewrite(entry.get("resource"), full_urls)
             if method == "POST":
@@ -342,6 +410,7 @@ class FakeEhr:
                 status, body, headers = 400, _outcome("not-supported", method), {}
             if kind == "transaction" and status >= 400:
                 self.resources = snapshot
+                self.versions = versions_before
                 return _outcome("conflict" if status == 409 else "processing", f"entry failed with {status}") | {
                     "_status": status
                 }
@@ -350,9 +419,12 @@ class FakeEhr:
             out.append({"response": {"status": str(status), "location": headers.get("Location", "")}, "resource": body})
         for item in out:
             body = item.get("resource")
+            if item.pop("read", False):
+                continue
             if body and "id" in body and item["response"]["status"] in ("200", "201"):
                 fixed = _rewrite(body, full_urls)
                 self.resources[(fixed["resourceType"], fixed["id"])] = fixed
+                self.versions[(fixed["resourceType"], fixed["id"])][-1] = fixed
                 item["resource"] = fixed
         return {"resourceType": "Bundle", "type": f"{kind}-response", "entry": out}
 

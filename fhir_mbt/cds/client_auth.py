@@ -63,7 +63,10 @@ class ClientVerifier:
 
     def __init__(self, issuers: Mapping[str, str], *, session: requests.Session | None = None,
                  timeout: float = 3.0, cache_seconds: float = 3600.0, refetch_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 first_use: Callable[[str, float], bool] | None = None):
+        """``first_use(key, expires)`` records a ``jti`` and says whether it is new; pass one backed
+        by storage every worker shares (the default remembers within this process only)."""
         self.issuers = {iss: check_jwks_url(url) for iss, url in issuers.items()}
         self._session = session or requests.Session()
         self._timeout = timeout
@@ -73,6 +76,7 @@ class ClientVerifier:
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[float, dict[str, Any]]] = {}
         self._seen: dict[str, float] = {}
+        self._shared_first_use = first_use
 
     def __repr__(self) -> str:
         return f"ClientVerifier(issuers={sorted(self.issuers)!r})"
@@ -107,6 +111,8 @@ class ClientVerifier:
 
     # -- replay -----------------------------------------------------------------------
     def _first_use(self, jti: str, exp: float) -> bool:
+        if self._shared_first_use is not None:
+            return self._shared_first_use(jti, exp + LEEWAY)
         now = self._clock()
         with self._lock:
             if len(self._seen) > 1000:

@@ -8,7 +8,7 @@ import sys
 
 from fhir_mbt.cli._response_input import add_arguments, fail, load
 from fhir_mbt.engine import process_response
-from fhir_mbt.engine.errors import ResponseInvalid
+from fhir_mbt.engine.errors import ExtractionError, ResponseInvalid
 from fhir_mbt.engine.outcome import outcome as make_outcome
 
 #: Exit code when the Bundle was written but some answers could not be extracted.
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(parser)
     parser.add_argument("--previous", type=argparse.FileType("r", encoding="utf-8"), metavar="FILE",
                         help="the earlier version of an amended response (retracts removed answers)")
+    parser.add_argument("--reason", metavar="TEXT",
+                        help="why an amended response was amended: written on its Provenance (reason.text)")
     parser.set_defaults(func=run)
 
 
@@ -37,13 +39,25 @@ def run(args: argparse.Namespace) -> int:
     response, questionnaire, index, code = load(args)
     if code:
         return code
-    previous = json.load(args.previous) if args.previous else None
+    previous = None
+    if args.previous:
+        with args.previous:
+            previous = json.load(args.previous)
+    if args.reason is not None and response.get("status") != "amended":
+        return fail(make_outcome([_fatal("--reason is for an amended response (status `amended`): "
+                                         f"this one is `{response.get('status')}`")]))
     try:
-        processed = process_response(response, questionnaire, index, previous=previous)
+        processed = process_response(response, questionnaire, index, previous=previous, reason=args.reason)
     except ResponseInvalid as exc:
         return fail(exc.outcome)
+    except ExtractionError as exc:
+        return fail(make_outcome([_fatal(str(exc))]))
     print(json.dumps(processed.bundle, indent=2))
     if processed.problems:
         print(json.dumps(make_outcome(processed.problems), indent=2), file=sys.stderr)
         return INCOMPLETE
     return 0
+
+
+def _fatal(message: str) -> dict:
+    return {"severity": "fatal", "code": "invalid", "diagnostics": message}

@@ -21,6 +21,7 @@ from fhir_mbt.client._errors import (
     PageLimitExceeded,
     Timeout,
     TransportError,
+    error_for_entry,
     error_for_response,
 )
 from fhir_mbt.client._result import WriteResult
@@ -130,6 +131,18 @@ class FhirClient:
                    check_id(version_id, "version id"))
         return self._resource(self._send("GET", url), resource_type)
 
+    def history(self, resource_type: str, id: str, params: Params = None) -> dict[str, Any]:
+        """The first page of one resource's versions (``GET [type]/[id]/_history``), newest first.
+
+        One page only: ``params`` (``_count``) bound it, and its ``next`` link
+        (or ``total``) says whether older versions were left.
+        """
+        url = join(self.base_url, check_type(resource_type), check_id(id), "_history")
+        bundle = self._resource(self._send("GET", url, params=params), "Bundle")
+        if bundle.get("type") != "history":
+            raise MalformedResponse(f"expected a history Bundle, got {bundle.get('type')!r}")
+        return bundle
+
     def pages(self, resource_type: str | None = None, params: Params = None) -> Iterator[dict[str, Any]]:
         """The searchset Bundles of a search, following ``next`` links.
 
@@ -221,13 +234,35 @@ class FhirClient:
         response = self._send("PUT", url, body={k: v for k, v in resource.items() if k != "id"}, headers=headers)
         return self._write_result(response)
 
-    def delete(self, resource_type: str, id: str) -> WriteResult:
-        response = self._send("DELETE", join(self.base_url, check_type(resource_type), check_id(id)))
+    def delete(self, resource_type: str, id: str, *, if_match: str | int | None = None) -> WriteResult:
+        """``DELETE [base]/[type]/[id]``; with ``if_match`` (a version id), only that version. Never retried."""
+        headers = {"If-Match": _etag(if_match)} if if_match is not None else None
+        response = self._send("DELETE", join(self.base_url, check_type(resource_type), check_id(id)), headers=headers)
         return self._write_result(response)
 
     def batch(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
         """Send a batch Bundle; entries succeed or fail one by one (read the response)."""
         return self._bundle_interaction(bundle, "batch")
+
+    def read_many(self, urls: Sequence[str]) -> list[dict[str, Any] | FhirError]:
+        """Several reads (relative URLs: ``Type/id``, ``Type/id/_history``, ``Type?query``) in one
+        batch Bundle, one round trip: for each, in order, the resource answered or the error
+        its entry stands for. A server that refuses the batch itself raises, as any call does."""
+        bundle = {"resourceType": "Bundle", "type": "batch",
+                  "entry": [{"request": {"method": "GET", "url": url}} for url in urls]}
+        answer = self.batch(bundle)
+        entries = answer.get("entry") or []
+        if not isinstance(entries, list) or len(entries) != len(urls):
+            raise MalformedResponse(f"a batch of {len(urls)} reads was answered with {len(entries)} entries")
+        out: list[dict[str, Any] | FhirError] = []
+        for url, entry in zip(urls, entries):
+            where = "GET " + url.split("?", 1)[0]
+            error = error_for_entry(entry, where)
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if error is None and not (isinstance(resource, dict) and isinstance(resource.get("resourceType"), str)):
+                error = MalformedResponse(f"{where}: the batch answer carries no resource for this entry")
+            out.append(error if error is not None else resource)
+        return out
 
     def transaction(self, bundle: Mapping[str, Any]) -> dict[str, Any]:
         """Send a transaction Bundle: all entries apply, or none. Never retried."""

@@ -48,6 +48,7 @@ __all__ = [
     "PageLimitExceeded",
     "PartialWrite",
     "error_for_response",
+    "error_for_entry",
     "operation_outcome",
 ]
 
@@ -189,6 +190,26 @@ def error_for_response(response: requests.Response) -> FhirError | None:
     if detail:
         message = f"{message}: {detail}"
     return cls(message, response=response, outcome=outcome)
+
+
+def error_for_entry(entry: Any, where: str) -> FhirError | None:
+    """The error a batch-response entry stands for (its ``response.status``), or ``None`` for a success.
+
+    ``where`` names the entry's request in the message (never a query, which may name a patient).
+    """
+    reply = entry.get("response") if isinstance(entry, dict) else None
+    status_text = str((reply or {}).get("status") or "").strip()
+    code = status_text[:3]
+    if not code.isdigit():
+        return MalformedResponse(f"{where}: the batch answer has no status for this entry")
+    status = int(code)
+    if status < 400:
+        return None
+    outcome = (reply or {}).get("outcome") or entry.get("resource")
+    outcome = outcome if isinstance(outcome, dict) and outcome.get("resourceType") == "OperationOutcome" else None
+    message = f"{where} answered {status_text}"
+    detail = _diagnostics(outcome)
+    return _error_class(status)(f"{message}: {detail}" if detail else message, outcome=outcome)
 
 
 class PartialWrite(FhirError):

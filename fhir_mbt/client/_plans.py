@@ -15,14 +15,18 @@ Every entry of the Bundles the project builds is idempotent by identifier
 (or by a derived id), so a plan that fails half-way leaves a state that the
 next run of the same Bundle completes: nothing is written twice. A failure
 after the first entry raises :class:`PartialWrite`, which says which entries
-were stored. :func:`write_bundle` answers with a transaction-response
-Bundle in every plan, so callers read one shape.
+were stored. Written one by one, a Provenance's targets name the version
+each target was written as (``QuestionnaireResponse/1/_history/3``), as R4
+advises; a transaction leaves that to the server. :func:`write_bundle`
+answers with a transaction-response Bundle in every plan, so callers read
+one shape.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import parse_qsl
@@ -31,6 +35,8 @@ from fhir_mbt.client._errors import FhirError, PartialWrite
 from fhir_mbt.client._result import WriteResult
 
 __all__ = ["TRANSACTION", "CONDITIONAL", "SEARCH", "ServerWrites", "PartialWrite", "write_bundle"]
+
+_LOCATION = re.compile(r"(?:^|/)[A-Z][A-Za-z]+/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?/?$")
 
 TRANSACTION = "transaction"
 CONDITIONAL = "conditional"
@@ -47,15 +53,18 @@ class ServerWrites:
     update_create: frozenset[str] = frozenset()
     writable: frozenset[str] = frozenset()
     declared: frozenset[str] = field(default_factory=frozenset)
+    #: Whether the server says it takes batch Bundles (several reads in one round trip).
+    batch: bool = False
 
     @classmethod
     def from_capability(cls, capability: Mapping[str, Any]) -> "ServerWrites":
         rests = [r for r in capability.get("rest") or [] if isinstance(r, dict) and r.get("mode", "server") == "server"]
-        transaction = False
+        transaction = batch = False
         cc, cu, uc, writable, declared = set(), set(), set(), set(), set()
         for rest in rests:
             codes = {i.get("code") for i in rest.get("interaction") or [] if isinstance(i, dict)}
             transaction |= "transaction" in codes
+            batch |= "batch" in codes
             for res in rest.get("resource") or []:
                 if not isinstance(res, dict) or not isinstance(res.get("type"), str):
                     continue
@@ -70,7 +79,8 @@ class ServerWrites:
                     cu.add(kind)
                 if res.get("updateCreate") is True:
                     uc.add(kind)
-        return cls(transaction, frozenset(cc), frozenset(cu), frozenset(uc), frozenset(writable), frozenset(declared))
+        return cls(transaction, frozenset(cc), frozenset(cu), frozenset(uc), frozenset(writable), frozenset(declared),
+                   batch)
 
     def plan(self, types: set[str] | frozenset[str]) -> str:
         """The plan for a Bundle writing resources of ``types``."""
@@ -93,6 +103,21 @@ def _entry_reply(result: WriteResult, resource_type: str) -> dict[str, Any]:
     if result.etag:
         reply["etag"] = result.etag
     return {"response": reply, "resource_id": rid}
+
+
+def _versioned(location: str, kind: str) -> str | None:
+    """``Type/id/_history/vid`` from a write's Location, when it names the version."""
+    match = _LOCATION.search(location or "")
+    return f"{kind}/{match.group(1)}/_history/{match.group(2)}" if match and match.group(2) else None
+
+
+def _target_versions(resource: dict, versions: dict[str, str]) -> dict:
+    """A Provenance whose targets written earlier in this plan name the version written."""
+    if resource.get("resourceType") != "Provenance" or not versions:
+        return resource
+    targets = [dict(t, reference=versions[t["reference"]]) if isinstance(t, dict) and t.get("reference") in versions
+               else t for t in resource.get("target") or []]
+    return {**resource, "target": targets}
 
 
 def _rewrite(resource: dict, urls: dict[str, str]) -> dict:
@@ -154,11 +179,12 @@ def write_bundle(fhir, bundle: Mapping[str, Any], plan: str, writes: ServerWrite
         return fhir.transaction(bundle)
     writes = writes or ServerWrites()
     urls: dict[str, str] = {}
+    versions: dict[str, str] = {}
     replies: list[dict[str, Any]] = []
     entries = bundle.get("entry") or []
     for n, raw in enumerate(entries):
         entry = copy.deepcopy(raw)
-        entry["resource"] = _rewrite(entry["resource"], urls)
+        entry["resource"] = _rewrite(_target_versions(entry["resource"], versions), urls)
         kind = entry["resource"]["resourceType"]
         try:
             result = _one(fhir, entry, plan, writes)
@@ -173,6 +199,9 @@ def write_bundle(fhir, bundle: Mapping[str, Any], plan: str, writes: ServerWrite
         reply = _entry_reply(result, kind)
         if raw.get("fullUrl") and reply["resource_id"]:
             urls[raw["fullUrl"]] = f"{kind}/{reply.pop('resource_id')}"
+            versioned = _versioned(reply["response"]["location"], kind)
+            if versioned and versioned.startswith(urls[raw["fullUrl"]] + "/"):
+                versions[raw["fullUrl"]] = versioned
         else:
             reply.pop("resource_id")
         replies.append(reply)

@@ -21,6 +21,7 @@ __all__ = [
     "ENTRY_FORMAT",
     "HIDDEN",
     "ITEM_CONTROL",
+    "ITEM_OBSERVATION_DEFINITION",
     "MAX_DECIMAL_PLACES",
     "MAX_VALUE",
     "MIN_LENGTH",
@@ -38,6 +39,7 @@ __all__ = [
     "extensions",
     "fhirpath",
     "has",
+    "observation_definition",
     "observation_extract",
     "value",
     "value_of",
@@ -73,6 +75,8 @@ CQF_CALCULATED_VALUE = _CORE + "cqf-calculatedValue"
 #: version-algorithm code system (``semver``).
 VERSION_ALGORITHM = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Questionnaire.versionAlgorithm[x]"
 VERSION_ALGORITHM_SYSTEM = "http://hl7.org/fhir/version-algorithm"
+#: The project's link from a scored item to the ObservationDefinition that says how to read its value.
+ITEM_OBSERVATION_DEFINITION = "http://fhir-mbt.org/fhir/StructureDefinition/item-observation-definition"
 #: Answer weights: R5's itemWeight and the older R4 ordinalValue, read alike.
 ORDINAL_URLS = (_CORE + "itemWeight", _CORE + "ordinalValue")
 
@@ -122,6 +126,15 @@ def observation_extract(element: Mapping) -> bool | None:
     for ext in extensions(element, OBSERVATION_EXTRACT):
         if isinstance(ext.get("valueBoolean"), bool):
             return ext["valueBoolean"]
+    return None
+
+
+def observation_definition(item: Mapping) -> str | None:
+    """The id of the ObservationDefinition an item names (``ObservationDefinition/<id>``), if any."""
+    for ext in extensions(item, ITEM_OBSERVATION_DEFINITION):
+        reference = (ext.get("valueReference") or {}).get("reference")
+        if isinstance(reference, str) and reference.startswith("ObservationDefinition/"):
+            return reference.split("/", 1)[1] or None
     return None
 
 

@@ -22,6 +22,7 @@ import re
 from typing import Any, Callable
 
 from fhir_mbt.engine.compiled import ItemDef
+from fhir_mbt.engine.outcome import question_label
 
 __all__ = [
     "MAX_TEXT_LENGTH", "Bound", "ErrorSink", "calculated_bounds", "check_answer", "fast_checks", "format_error",
@@ -36,7 +37,8 @@ MAX_TEXT_LENGTH = 20_000
 #: ``(value[x] key, value)`` of a minValue or maxValue.
 Bound = tuple[str, Any]
 
-#: ``error(code, where, message, link_id, severity="error")``: how a check reports an issue.
+#: ``error(code, where, message, link_id, severity="error", human=None)``: how a check reports an issue
+#: (``human``: the message in the form's words, see :mod:`fhir_mbt.engine.outcome`).
 ErrorSink = Callable[..., None]
 
 _DATE = re.compile(
@@ -118,9 +120,29 @@ def text_limit(defn: ItemDef) -> int:
 
 
 def _label(defn: ItemDef) -> str:
-    """The question as the person answering it reads it."""
-    text = defn.text.strip().rstrip(" .:?") if isinstance(defn.text, str) else ""
-    return text or f"The answer to {defn.link_id!r}"
+    """The question as the person answering it reads it (never its linkId)."""
+    return question_label(defn.text, "This answer", defn.codes)
+
+
+#: What an answer of each type is, in words (for "… needs a whole number").
+_KIND = {
+    "boolean": "yes or no", "decimal": "a number", "integer": "a whole number", "date": "a date",
+    "dateTime": "a date and time", "time": "a time", "string": "text", "text": "text", "url": "a web address",
+    "choice": "one of the listed answers", "open-choice": "one of the listed answers or your own words",
+    "attachment": "a file", "reference": "a reference to a record", "quantity": "a number",
+}
+#: What is wrong with a malformed value of each answer key, in words.
+_MALFORMED = {
+    "valueBoolean": "must be yes or no", "valueDecimal": "must be a number", "valueInteger": "must be a whole number",
+    "valueString": "must not be empty", "valueUri": "must be a web address without spaces",
+    "valueDate": "must be a date", "valueDateTime": "must be a date and time", "valueTime": "must be a time",
+    "valueCoding": "must be one of the listed answers", "valueQuantity": "must be a number",
+    "valueReference": "must refer to a record", "valueAttachment": "must be a file",
+}
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def calculated_bounds(defn: ItemDef, response: dict, questionnaire: dict | None,
@@ -244,21 +266,26 @@ def check_answer(answer: dict, defn: ItemDef, loc: str, error: ErrorSink,
     link_id = defn.link_id
     keys = [k for k in answer if k.startswith("value")]
     if not keys:
-        error("required", loc, f"answer to {link_id!r} has no value", link_id)
+        error("required", loc, f"answer to {link_id!r} has no value", link_id,
+              human=f"{_label(defn)} has an empty answer")
         return
     if len(keys) > 1:
-        error("structure", loc, f"answer to {link_id!r} has more than one value ({', '.join(keys)})", link_id)
+        error("structure", loc, f"answer to {link_id!r} has more than one value ({', '.join(keys)})", link_id,
+              human=f"{_label(defn)} has an answer with more than one value")
         return
     key = keys[0]
     value = answer[key]
     vloc = f"{loc}.{key}"
     if key not in defn.value_keys:
         expected = " or ".join(sorted(defn.value_keys)) or "no answer"
-        error("structure", vloc, f"a {defn.type} item {link_id!r} takes {expected}, not {key}", link_id)
+        error("structure", vloc, f"a {defn.type} item {link_id!r} takes {expected}, not {key}", link_id,
+              human=f"{_label(defn)} needs {_KIND.get(defn.type, 'another kind of answer')}")
         return
     problem = format_error(key, value)
     if problem:
-        error("value", vloc, f"answer to {link_id!r} {problem}", link_id)
+        error("value", vloc, f"answer to {link_id!r} {problem}", link_id,
+              human=f"{_label(defn)} {_MALFORMED.get(key, 'is not a valid answer')}"
+              + (" (it is too large)" if "32-bit" in problem else ""))
         return
     _membership(key, value, defn, vloc, error)
     _bounds(key, value, defn, vloc, error, bounds or (defn.min_value, defn.max_value), today)
@@ -272,20 +299,24 @@ def _membership(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink)
             ok = (system, code) in defn.option_codings or (None, code) in defn.option_codings
             if not ok:
                 error("code-invalid", loc,
-                      f"{system}#{code} is not one of the answer options of {link_id!r}", link_id)
+                      f"{system}#{code} is not one of the answer options of {link_id!r}", link_id,
+                      human=f"{_label(defn)}: choose one of the listed answers")
         elif defn.value_set:
             if defn.allowed is None:
                 error("not-supported", loc, f"cannot check {system}#{code} against "
-                      f"{defn.value_set}: {defn.expand_error}", link_id, severity="warning")
+                      f"{defn.value_set}: {defn.expand_error}", link_id, severity="warning",
+                      human=f"{_label(defn)}: the answer could not be checked against its list of answers")
             elif (system, code) not in defn.allowed:
                 error("code-invalid", loc,
-                      f"{system}#{code} is not in {defn.value_set} (answers to {link_id!r})", link_id)
+                      f"{system}#{code} is not in {defn.value_set} (answers to {link_id!r})", link_id,
+                      human=f"{_label(defn)}: choose one of the listed answers")
         return
     if defn.option_values and defn.type in ("choice", "open-choice"):
         if defn.type == "open-choice" and key == "valueString":
             return
         if (key, value) not in [(k, v) for k, v in defn.option_values]:
-            error("code-invalid", loc, f"{value!r} is not one of the answer options of {link_id!r}", link_id)
+            error("code-invalid", loc, f"{value!r} is not one of the answer options of {link_id!r}", link_id,
+                  human=f"{_label(defn)}: choose one of the listed answers")
 
 
 def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink,
@@ -295,34 +326,37 @@ def _bounds(key: str, value: Any, defn: ItemDef, loc: str, error: ErrorSink,
         if key == "valueString":
             limit = text_limit(defn)
             if len(value) > limit:
-                error("too-long", loc, f"{_label(defn)} is longer than {limit:,} characters "
-                      f"({len(value):,} given): shorten it", link_id)
+                message = f"{_label(defn)} is longer than {limit:,} characters ({len(value):,} given): shorten it"
+                error("too-long", loc, message, link_id, human=message)
         elif isinstance(defn.max_length, int) and len(value) > defn.max_length:
             error("too-long", loc, f"answer to {link_id!r} is longer than {defn.max_length} characters",
-                  link_id)
+                  link_id, human=f"{_label(defn)} is longer than {defn.max_length:,} characters: shorten it")
         if isinstance(defn.min_length, int) and len(value) < defn.min_length:
             error("value", loc, f"answer to {link_id!r} is shorter than {defn.min_length} characters",
-                  link_id)
+                  link_id, human=f"{_label(defn)} needs at least {defn.min_length:,} characters")
         if defn.regex is not None and key in ("valueString", "valueUri") and not defn.regex.fullmatch(value):
-            error("value", loc, f"answer to {link_id!r} does not match {defn.regex.pattern!r}", link_id)
+            error("value", loc, f"answer to {link_id!r} does not match {defn.regex.pattern!r}", link_id,
+                  human=f"{_label(defn)} is not in the expected format")
     if key == "valueDecimal" and isinstance(defn.max_decimal_places, int):
         text = repr(float(value))
         places = len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
         if places > defn.max_decimal_places:
             error("value", loc, f"answer to {link_id!r} has more than "
-                  f"{defn.max_decimal_places} decimal places", link_id)
+                  f"{defn.max_decimal_places} decimal places", link_id,
+                  human=f"{_label(defn)} can have at most {defn.max_decimal_places} decimal places")
     if key in _DATE_KEYS:
         _date_bounds(value, defn, loc, error, bounds, today)
         return
     here = _comparable(key, value)
-    for bound, word, fails in ((bounds[0], "less than the minimum", lambda a, b: a < b),
-                               (bounds[1], "more than the maximum", lambda a, b: a > b)):
+    for bound, word, said, fails in ((bounds[0], "less than the minimum", "below", lambda a, b: a < b),
+                                     (bounds[1], "more than the maximum", "above", lambda a, b: a > b)):
         if bound is None or here is None:
             continue
         limit = _comparable(bound[0], bound[1])
         try:
             if fails(here, limit):
-                error("value", loc, f"answer to {link_id!r} is {word} {limit}", link_id)
+                error("value", loc, f"answer to {link_id!r} is {word} {limit}", link_id,
+                      human=f"{_label(defn)} cannot be {said} {_number(limit)}")
         except TypeError:
             continue
 
@@ -338,7 +372,9 @@ def _date_bounds(value: str, defn: ItemDef, loc: str, error: ErrorSink,
     low, high = (b[1] if b is not None and isinstance(b[1], str) and not format_error("valueDateTime", b[1])
                  else None for b in bounds)
     if low is not None and _date_order(value, low) < 0:
-        error("value", loc, f"{_label(defn)} cannot be before {low[:10]}", defn.link_id)
+        message = f"{_label(defn)} cannot be before {low[:10]}"
+        error("value", loc, message, defn.link_id, human=message)
     if high is not None and _date_order(value, high) > 0:
         when = "in the future" if today is not None and high[:10] == today else f"after {high[:10]}"
-        error("value", loc, f"{_label(defn)} cannot be {when}", defn.link_id)
+        message = f"{_label(defn)} cannot be {when}"
+        error("value", loc, message, defn.link_id, human=message)

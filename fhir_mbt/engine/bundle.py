@@ -8,11 +8,15 @@ its identifier), and its Observations conditional PUTs with status
 amendment removed are PUT with status ``entered-in-error``. A Provenance
 (target: response and Observations, agent: the author, recorded: authored)
 goes in under an id derived the same way, by PUT, so it too is written once.
+An amendment's ``reason`` (why the record was changed, in the clinician's
+words) is the Provenance's ``reason.text``, beside its activity ``UPDATE``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import re
 
 from fhir_mbt.engine.errors import ExtractionError
@@ -28,8 +32,10 @@ from fhir_mbt.engine.identity import (
 )
 from fhir_mbt.engine.observation_values import instant, now_instant
 
-__all__ = ["transaction_bundle"]
+__all__ = ["transaction_bundle", "MAX_REASON"]
 
+#: The longest amendment reason written: a short statement, not a note.
+MAX_REASON = 500
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -53,12 +59,17 @@ def _observation_entry(obs: dict, put: bool) -> dict:
             "request": {"method": "POST", "url": "Observation", "ifNoneExist": search}}
 
 
-def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, ident: dict) -> dict:
+def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, ident: dict,
+                reason: str | None) -> dict:
     author = stored.get("author")
     who = author if isinstance(author, dict) else {"display": "unknown author"}
     basis = f"{identifier_key(ident)}#{stored.get('status')}#{stored.get('authored')}#{recorded}"
+    if amended:
+        # Two amendments recorded in the same second are two Provenances (a replay of one is one).
+        said = json.dumps([stored.get("item"), reason], sort_keys=True, separators=(",", ":"))
+        basis += "#" + hashlib.sha256(said.encode("utf-8")).hexdigest()[:16]
     prov_id = PROVENANCE_ID_PREFIX + uuid5("provenance#" + basis)
-    return {
+    prov = {
         "resourceType": "Provenance",
         "id": prov_id,
         "target": [{"reference": t} for t in targets],
@@ -77,6 +88,20 @@ def _provenance(stored: dict, targets: list[str], recorded: str, amended: bool, 
             "who": who,
         }],
     }
+    if reason:
+        prov["reason"] = [{"text": reason}]
+    return prov
+
+
+def _reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise ExtractionError("an amendment's reason is text")
+    text = " ".join(reason.split())
+    if len(text) > MAX_REASON:
+        raise ExtractionError(f"an amendment's reason is at most {MAX_REASON} characters")
+    return text or None
 
 
 def transaction_bundle(
@@ -87,11 +112,13 @@ def transaction_bundle(
     retracted: list[dict] | None = None,
     provenance: bool = True,
     now: _dt.datetime | str | None = None,
+    reason: str | None = None,
 ) -> dict:
     """One transaction Bundle writing ``response`` and its Observations (see the module docstring).
 
     ``observations`` may be an :class:`ExtractionResult`, whose stored
-    response and retracted Observations are then used too.
+    response and retracted Observations are then used too. ``reason``, for
+    an amended response only, says why it was amended (on the Provenance).
     """
     if isinstance(observations, ExtractionResult):
         retracted = observations.retracted if retracted is None else retracted
@@ -100,6 +127,11 @@ def transaction_bundle(
     stored = with_identifier(response, identifier)
     ident = stored["identifier"]
     amended = stored.get("status") == "amended"
+    reason = _reason(reason)
+    if reason and not amended:
+        raise ExtractionError("a reason is given for an amendment only (status `amended`)")
+    if reason and not provenance:
+        raise ExtractionError("an amendment's reason is written on its Provenance: it cannot be left out")
     response_url = response_full_url(stored)
     if stored.get("id"):
         request = {"method": "PUT", "url": f"QuestionnaireResponse/{stored['id']}"}
@@ -119,7 +151,7 @@ def transaction_bundle(
         recorded = (now_instant(now) if amended else None) or instant(stored.get("authored")) or now_instant(now)
         if recorded is None:
             raise ExtractionError("a Provenance needs `authored` as a full timestamp (or `now`) for its recorded time")
-        prov = _provenance(stored, targets, recorded, amended, ident)
+        prov = _provenance(stored, targets, recorded, amended, ident, reason)
         entries.append({
             "fullUrl": "urn:uuid:" + prov["id"][len(PROVENANCE_ID_PREFIX):],
             "resource": prov,

@@ -85,4 +85,4 @@ def check_constraints(response: dict, compiled: CompiledQuestionnaire, view: Res
                     variables=view.variables(defn, context), weights=compiled.weight_of)
                 if result == [False]:
                     about = f" ({link_id})" if link_id else ""
-                    error("invariant", loc, f"{rule.human}{about}", link_id, severity=rule.severity)
+                    error("invariant", loc, f"{rule.human}{about}", link_id, severity=rule.severity, human=rule.human)

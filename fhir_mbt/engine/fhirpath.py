@@ -52,6 +52,7 @@ __all__ = [
     "compile_expression",
     "evaluate",
     "item_node",
+    "syntax_tree",
     "use_compiler",
 ]
 
@@ -248,6 +249,11 @@ def compile_expression(expression: str) -> CompiledExpression:
     if not isinstance(expression, str) or not expression.strip():
         raise ExpressionSyntaxError(str(expression), "empty expression")
     return CompiledExpression(expression)
+
+
+def syntax_tree(expression: str) -> dict:
+    """The parsed tree of an expression (fhirpathpy's AST as plain dicts), for tools that translate it."""
+    return compile_expression(expression)._parsed
 
 
 def evaluate(expression: str, resource: dict, **kwargs) -> list:

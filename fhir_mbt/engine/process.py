@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fhir_mbt.content.index import ContentIndex, shipped
 from fhir_mbt.engine.bundle import transaction_bundle
-from fhir_mbt.engine.errors import ResponseInvalid
+from fhir_mbt.engine.errors import ExtractionError, ResponseInvalid
 from fhir_mbt.engine.extraction import ExtractionResult, extract
 from fhir_mbt.engine.identity import with_identifier
 from fhir_mbt.engine.validate import validate_and_score
@@ -51,6 +51,7 @@ def process_response(
     identifier: dict | str | None = None,
     previous: dict | None = None,
     today: _dt.date | None = None,
+    reason: str | None = None,
 ) -> Processed:
     """Validate, score, extract and bundle one response.
 
@@ -58,6 +59,8 @@ def process_response(
     response breaks its Questionnaire; nothing is extracted from it then.
     ``today`` fixes the day date bounds such as "not in the future" are
     checked for (see :func:`~fhir_mbt.engine.validate.validate_response`).
+    ``reason`` says why an amended response was amended (its Provenance's
+    ``reason``); it is refused for any other status.
     """
     index = index if index is not None else shipped()
     result, scored = validate_and_score(response, questionnaire, index, today=today)
@@ -65,7 +68,9 @@ def process_response(
         raise ResponseInvalid(result)
     if scored.get("status") in ("completed", "amended"):
         extraction = extract(scored, questionnaire, index, now=now, identifier=identifier, previous=previous)
-        bundle = transaction_bundle(extraction.response, extraction, now=now)
+        bundle = transaction_bundle(extraction.response, extraction, now=now, reason=reason)
         return Processed(result, extraction.response, extraction, bundle)
+    if reason:
+        raise ExtractionError("a reason is given for an amendment only (status `amended`)")
     stored = with_identifier(scored, identifier)
     return Processed(result, stored, None, transaction_bundle(stored, [], now=now, provenance=False))

@@ -18,7 +18,7 @@ from fhir_mbt.engine.answers import Bound, calculated_bounds, check_answer, fast
 from fhir_mbt.engine.clock import latest_today
 from fhir_mbt.engine.compiled import CompiledQuestionnaire, ItemDef
 from fhir_mbt.engine.constraints import check_constraints
-from fhir_mbt.engine.outcome import issue
+from fhir_mbt.engine.outcome import issue, question_label
 from fhir_mbt.engine.scoring import calculate
 from fhir_mbt.engine.view import ResponseView, answer_value
 from fhir_mbt.errors import ContentError
@@ -27,6 +27,17 @@ __all__ = ["NEEDS_REQUIRED", "StructureCheck"]
 
 #: The statuses under which required items must be answered (drafts stay free).
 NEEDS_REQUIRED = frozenset({"completed", "amended"})
+
+
+def _label(defn: ItemDef) -> str:
+    return question_label(defn.text, "A question of this form", defn.codes)
+
+
+def _needs_answer(defn: ItemDef) -> str:
+    """The human text for a required item left out."""
+    if defn.type == "group":
+        return f"{_label(defn)}: this section needs answers"
+    return f"{_label(defn)} needs an answer"
 
 
 def _unanswered(defn: ItemDef) -> str:
@@ -53,8 +64,9 @@ class StructureCheck:
         self.today = today
         self._bounds: dict[int, tuple[Bound | None, Bound | None]] = {}
 
-    def error(self, code: str, where: str, message: str, link_id: str | None = None, severity="error"):
-        self.issues.append(issue(severity, code, where, message, link_id))
+    def error(self, code: str, where: str, message: str, link_id: str | None = None, severity="error",
+              human: str | None = None):
+        self.issues.append(issue(severity, code, where, message, link_id, human))
 
     def bounds(self, defn: ItemDef) -> tuple[Bound | None, Bound | None] | None:
         """The item's computed (minValue, maxValue), evaluated once per response; None if it has none."""
@@ -79,7 +91,8 @@ class StructureCheck:
         if items is None:
             items = []
         elif not isinstance(items, list) or not items:
-            self.error("structure", f"{where}.item", "item must be a non-empty list")
+            self.error("structure", f"{where}.item", "item must be a non-empty list",
+                       human="Part of this record is malformed (an empty list of answers)")
             items = []
         if parent is None:
             positions, by_link = self.compiled.root_position, self.compiled.root_by_link
@@ -90,11 +103,13 @@ class StructureCheck:
         locations, enabled_here = self.locations, self.view.enabled_here
         for i, node in enumerate(items):
             if not isinstance(node, dict):
-                self.error("structure", f"{where}.item[{i}]", "an item must be an object")
+                self.error("structure", f"{where}.item[{i}]", "an item must be an object",
+                           human="Part of this record is malformed")
                 continue
             link_id = node.get("linkId")
             if not isinstance(link_id, str) or not link_id:
-                self.error("required", f"{where}.item[{i}]", "item has no linkId")
+                self.error("required", f"{where}.item[{i}]", "item has no linkId",
+                           human="Part of this record does not say which question it answers")
                 continue
             locations[id(node)] = (where, i)
             defn = by_link.get(link_id)
@@ -103,27 +118,34 @@ class StructureCheck:
                 elsewhere = self.compiled.by_link.get(link_id)
                 if elsewhere is not None:
                     owner = elsewhere.parent.link_id if elsewhere.parent else "the top level"
-                    self.error("structure", loc, f"item {link_id!r} belongs under {owner!r}, not here", link_id)
+                    self.error("structure", loc, f"item {link_id!r} belongs under {owner!r}, not here", link_id,
+                               human=f"{_label(elsewhere)} is answered in the wrong part of the form")
                 else:
-                    self.error("structure", loc, f"linkId {link_id!r} is not in the Questionnaire", link_id)
+                    self.error("structure", loc, f"linkId {link_id!r} is not in the Questionnaire", link_id,
+                               human="This record answers a question that this form does not have")
                 continue
             position = positions[link_id]
             if position < last:
                 self.error("structure", f"{where}.item[{i}]",
-                           f"item {link_id!r} is out of the Questionnaire's order", link_id)
+                           f"item {link_id!r} is out of the Questionnaire's order", link_id,
+                           human=f"{_label(defn)} is out of the form's order")
             else:
                 last = position
             if link_id in present and link_id not in repeated:
                 repeated.add(link_id)
                 if defn.type != "group":
                     self.error("structure", f"{where}.item[{i}]", f"question {link_id!r} appears more than once; "
-                               "a question keeps all its answers in one item", link_id)
+                               "a question keeps all its answers in one item", link_id,
+                               human=f"{_label(defn)} is answered more than once")
                 elif not defn.repeats:
-                    self.error("structure", f"{where}.item[{i}]", f"group {link_id!r} does not repeat", link_id)
+                    self.error("structure", f"{where}.item[{i}]", f"group {link_id!r} does not repeat", link_id,
+                               human=f"{_label(defn)} can be filled in only once")
             present.add(link_id)
             if not enabled_here(defn, scope, node):
                 self.error("business-rule", f"{where}.item[{i}]",
-                           f"item {link_id!r} is disabled by its enable conditions and must be absent", link_id)
+                           f"item {link_id!r} is disabled by its enable conditions and must be absent", link_id,
+                           human=f"{_label(defn)} does not apply with the other answers given, so it must be left "
+                                 "empty")
                 continue
             self.item(node, defn, where, i, scope)
         self.required(defs, present, where, scope, parent)
@@ -134,7 +156,7 @@ class StructureCheck:
         for d in defs:
             if d.required and d.link_id not in present and d.type != "display":
                 if self.view.is_enabled(d, None, scope):
-                    self.error("required", where, _unanswered(d), d.link_id)
+                    self.error("required", where, _unanswered(d), d.link_id, human=_needs_answer(d))
 
     def item(self, node: dict, defn: ItemDef, where: str, i: int, scope: tuple):
         """Check item ``i`` of the list at ``where``; ``scope`` is that of the list."""
@@ -143,29 +165,36 @@ class StructureCheck:
         if defn.type == "display":
             if answers is not None or node.get("item") is not None:
                 self.error("structure", f"{where}.item[{i}]",
-                           f"display item {link_id!r} cannot hold answers or items", link_id)
+                           f"display item {link_id!r} cannot hold answers or items", link_id,
+                           human=f"{_label(defn)} is a note, not a question: it cannot be answered")
             return
         if defn.type == "group":
             loc = f"{where}.item[{i}]"
             if answers is not None:
-                self.error("structure", f"{loc}.answer", f"group {link_id!r} cannot hold answers", link_id)
+                self.error("structure", f"{loc}.answer", f"group {link_id!r} cannot hold answers", link_id,
+                           human=f"{_label(defn)} is a section, not a question: it cannot be answered")
             self.items(node.get("item"), defn.children, loc, scope + (id(node),), defn)
             if defn.required and self.status in NEEDS_REQUIRED and not node.get("item"):
-                self.error("required", loc, f"required group {link_id!r} is empty", link_id)
+                self.error("required", loc, f"required group {link_id!r} is empty", link_id,
+                           human=_needs_answer(defn))
             return
         if node.get("item") is not None:
             self.error("structure", f"{where}.item[{i}].item",
-                       f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id)
+                       f"items nested in question {link_id!r} belong under its answers (answer.item)", link_id,
+                       human=f"The follow-up questions of {_label(defn)} are in the wrong place")
         if answers is None:
             if defn.required and self.status in NEEDS_REQUIRED:
-                self.error("required", f"{where}.item[{i}]", _unanswered(defn), link_id)
+                self.error("required", f"{where}.item[{i}]", _unanswered(defn), link_id,
+                           human=_needs_answer(defn))
             return
         if not isinstance(answers, list) or not answers:
-            self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id)
+            self.error("structure", f"{where}.item[{i}].answer", "answer must be a non-empty list", link_id,
+                       human=f"{_label(defn)} has a malformed answer")
             return
         if len(answers) > 1 and not defn.repeats:
             self.error("structure", f"{where}.item[{i}].answer[1]",
-                       f"item {link_id!r} does not repeat but has {len(answers)} answers", link_id)
+                       f"item {link_id!r} does not repeat but has {len(answers)} answers", link_id,
+                       human=f"{_label(defn)} takes only one answer ({len(answers)} given)")
         checks = defn.answer_checks
         if checks is None:
             checks = fast_checks(defn)
@@ -179,7 +208,8 @@ class StructureCheck:
                     continue
             aloc = f"{where}.item[{i}].answer[{j}]"
             if not isinstance(answer, dict):
-                self.error("structure", aloc, "an answer must be an object", link_id)
+                self.error("structure", aloc, "an answer must be an object", link_id,
+                           human=f"{_label(defn)} has a malformed answer")
                 continue
             bounds = self.bounds(defn)
             check_answer(answer, defn, aloc, self.error, bounds,
@@ -198,7 +228,8 @@ class StructureCheck:
         try:
             self.scored, results = calculate(self.response, self.compiled, self.view)  # the walk is done with it
         except ContentError as exc:
-            self.error("processing", "QuestionnaireResponse", f"scores cannot be computed: {exc}")
+            self.error("processing", "QuestionnaireResponse", f"scores cannot be computed: {exc}",
+                       human="The scores of this form cannot be computed (a fault in the form's definition)")
             return
         for calc in results:
             node = calc.original
@@ -211,7 +242,9 @@ class StructureCheck:
                 expected = calc.value
                 self.error("invariant", f"{loc}.answer",
                            f"calculated item {calc.defn.link_id!r} holds {_show(given)} but its "
-                           f"calculation gives {expected!r}", calc.defn.link_id)
+                           f"calculation gives {expected!r}", calc.defn.link_id,
+                           human=f"{_label(calc.defn)} does not match what the answers give ({_show(given)} given, "
+                                 f"{expected!r} computed)")
 
 
 def _show(answers: list) -> Any:

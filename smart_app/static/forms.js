@@ -1,6 +1,9 @@
 // Questionnaire behaviour in the browser: show a question only when its
 // enableWhen conditions hold (the server checks the same rules again), add
-// instances of repeating groups, give sliders a value only once moved.
+// instances of repeating groups, give sliders a value only once moved, mark
+// the sections that do not apply in the section index, and ask before Cancel
+// leaves a form with answers not yet saved (without JavaScript Cancel is a
+// plain link).
 (function () {
   "use strict";
 
@@ -70,6 +73,31 @@
       syncDisabled(form);
       if (!changed) { break; }
     }
+    markSections();
+  }
+
+  function markSections() {
+    document.querySelectorAll(".section-index a[data-section]").forEach(function (link) {
+      var target = document.getElementById(link.getAttribute("data-section"));
+      var off = !target || target.closest("[hidden]") !== null;
+      link.parentElement.classList.toggle("not-applicable", off);
+      if (off) { link.title = "Does not apply with the answers given so far"; } else { link.removeAttribute("title"); }
+    });
+  }
+
+  function guardCancel(form) {
+    // A form shown again after a problem holds answers that were not saved: it starts "changed".
+    var changed = form.hasAttribute("data-unsaved");
+    var note = function () { changed = true; };
+    form.addEventListener("input", note);
+    form.addEventListener("change", note);
+    form.querySelectorAll("[data-cancel]").forEach(function (link) {
+      link.addEventListener("click", function (e) {
+        if (changed && !window.confirm("Leave this form without saving? The answers you entered here will be lost.")) {
+          e.preventDefault();
+        }
+      });
+    });
   }
 
   function idOf(name) {
@@ -130,7 +158,7 @@
           update(form);
         }
       });
-      if (!form.classList.contains("readonly")) { update(form); }
+      if (!form.classList.contains("readonly")) { update(form); guardCancel(form); }
     });
   });
 

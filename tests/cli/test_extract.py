@@ -69,3 +69,36 @@ def test_unextractable_answers_are_listed_with_exit_2(tmp_path, capsys):
     Bundle.model_validate(json.loads(captured.out))
     problems = json.loads(captured.err)["issue"]
     assert "rfq8.certainty" in problems[0]["diagnostics"]
+
+
+def test_an_amendment_carries_its_reason_on_the_provenance(tmp_path, capsys):
+    earlier = rfq(id="r1")
+    amended = rfq(id="r1", status="amended")
+    amended["item"][0]["answer"] = [{"valueCoding": {"system": MBT, "code": "disagree"}}]
+    args = ["extract", write(tmp_path, amended), "--previous", write(tmp_path, earlier, "earlier.json"),
+            "--reason", "  Item 1 was entered wrongly:\n corrected with the patient  "]
+    assert main(args) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    Bundle.model_validate(bundle)
+    [provenance] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert provenance["reason"] == [{"text": "Item 1 was entered wrongly: corrected with the patient"}]
+    assert provenance["activity"]["coding"][0]["code"] == "UPDATE"
+
+
+def test_an_amendment_without_a_reason_has_none(tmp_path, capsys):
+    assert main(["extract", write(tmp_path, rfq(id="r1", status="amended"))]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    [provenance] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert "reason" not in provenance
+
+
+def test_a_reason_for_what_is_not_an_amendment_is_refused(tmp_path, capsys):
+    assert main(["extract", write(tmp_path, rfq()), "--reason", "why"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--reason is for an amended response" in captured.err
+
+
+def test_an_overlong_reason_is_refused(tmp_path, capsys):
+    assert main(["extract", write(tmp_path, rfq(id="r1", status="amended")), "--reason", "x" * 501]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "at most 500 characters" in captured.err

@@ -44,7 +44,7 @@ def _link_ids() -> set[str]:
 
 
 LINK_ID_LITERAL = re.compile(r"""["']((?:[a-z0-9]+-?)+(?:\.[a-z0-9-]+)+)["']""")
-NOT_LINK_IDS = re.compile(r"\.(html|css|js|json|sqlite3|py)$")
+NOT_LINK_IDS = re.compile(r"\.(html|css|js|json|sqlite3|py|ico|svg)$")
 
 
 def test_link_ids_used_by_the_app_exist(tmp_path):

@@ -121,11 +121,11 @@ class Driver:
         self.client = client
         self.upstream = upstream
 
-    def ehr_launch(self, patient="peter", practitioner="doc1", encounter="") -> str:
+    def ehr_launch(self, patient="peter", practitioner="doc1", encounter="", **extra) -> str:
         """The launch id the launch page hands the app."""
         response = self.client.post("/launch", data={
             "patient": patient, "practitioner": practitioner, "encounter": encounter,
-            "app_launch_url": APP_LAUNCH})
+            "app_launch_url": APP_LAUNCH, **extra})
         assert response.status_code == 303
         location = response.headers["Location"]
         assert location.startswith(APP_LAUNCH + "?")

@@ -76,6 +76,14 @@ def test_ehr_launch_gives_code_then_tokens_with_context(sb):
     assert body["expires_in"] == 300
     assert body["refresh_token"] and body["access_token"] != body["refresh_token"]
     assert set(body["scope"].split()) == set(sb.APP_SCOPES.split()) | {"launch/encounter"}
+    assert "appContext" not in body
+
+
+def test_a_card_launch_hands_the_cards_app_context_to_the_app_as_given(sb):
+    context = '{"records":["QuestionnaireResponse/r1"]}'
+    body = sb.tokens(launch=sb.ehr_launch(app_context=context))
+    assert body["appContext"] == context
+    assert sb.client.post("/launch", data={"patient": "peter", "app_context": "x" * 5000}).status_code == 400
 
 
 def test_launch_encounter_not_granted_without_an_encounter(sb):

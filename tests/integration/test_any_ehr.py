@@ -62,7 +62,8 @@ def test_launch_dashboard_complete_and_amend(stack, ehr_limits, case):
     assert answer.status_code == 200 and urlsplit(answer.url).path == "/dashboard", answer.text[:2000]
     [stored] = by_identifier(stack, hidden["submission_id"])
     assert stored["status"] == "completed" and stored["subject"]["reference"] == f"Patient/{PATIENT}"
-    assert stored["author"] == {"reference": f"Practitioner/{CLINICIAN}"}, "the fhirUser resolved: it is the author"
+    assert stored["author"] == {"reference": f"Practitioner/{CLINICIAN}", "display": "Morgan Reyes"}, \
+        "the fhirUser resolved: it is the author, named"
     observations = observations_of(stack, stored["id"])
     assert observations and all(o["subject"]["reference"] == f"Patient/{PATIENT}" for o in observations)
     keys = [o["identifier"][0]["value"] for o in observations]
@@ -76,9 +77,12 @@ def test_launch_dashboard_complete_and_amend(stack, ehr_limits, case):
 
     edit = f"{stack.app_base}/forms/r/{stored['id']}/edit"
     changed = session_form({"session.date": day, "next.focus": f"amended on {case}"})
-    amended = session.post(edit, data={**changed, **hidden_fields(session, edit), "action": "complete"},
-                           timeout=TIMEOUT)
+    amended = session.post(edit, data={**changed, **hidden_fields(session, edit), "action": "complete",
+                                       "amend_reason": f"Focus corrected ({case})"}, timeout=TIMEOUT)
     assert amended.status_code == 200 and urlsplit(amended.url).path == "/dashboard", amended.text[:2000]
     current = fhir(stack).read("QuestionnaireResponse", stored["id"])
     assert current["status"] == "amended" and f"amended on {case}" in str(current)
     assert len(observations_of(stack, stored["id"])) == len(observations), "an amendment updates, never adds"
+    reasons = [r.get("text") for p in fhir(stack).search("Provenance", {"target": f"QuestionnaireResponse/{stored['id']}"})
+               for r in p.get("reason") or []]
+    assert reasons == [f"Focus corrected ({case})"], "the reason is on the amendment's Provenance"

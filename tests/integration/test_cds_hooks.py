@@ -7,6 +7,7 @@ app → on opening the chart again the card is gone.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import time
 
@@ -58,13 +59,16 @@ def test_risky_check_in_shows_a_critical_card_until_the_follow_up_is_recorded(st
     assert "not yet followed up" in html and "Open MBT: record the follow-up" in html
     assert html.index('data-indicator="critical"') < html.index(">Launch</button>")
 
-    # The card's SMART link launches the app on this patient.
-    launch_url = re.search(r'name="app_launch_url" value="([^"]+)">\s*<button type="submit" class="card-link"',
-                           html).group(1)
+    # The card's SMART link launches the app on this patient, with the card's appContext.
+    launch_url = re.search(r'name="app_launch_url" value="([^"]+)">', html).group(1)
+    app_context = html_lib.unescape(re.search(r'name="app_context" value="([^"]+)">', html).group(1))
     dashboard = clinician.post(f"{stack.sandbox_base}/launch",
-                               data={"patient": PATIENT, "practitioner": CLINICIAN, "app_launch_url": launch_url})
-    assert dashboard.status_code == 200 and dashboard.url == f"{stack.app_base}/dashboard?patient={PATIENT}"
+                               data={"patient": PATIENT, "practitioner": CLINICIAN, "app_launch_url": launch_url,
+                                     "app_context": app_context})
+    assert dashboard.status_code == 200
+    assert dashboard.url.startswith(f"{stack.app_base}/dashboard?patient={PATIENT}&focus=")
     [task_id] = re.findall(r'data-task="([^"]+)"', dashboard.text)
+    assert re.search(rf'data-task="{task_id}" class="from-card"', dashboard.text), "the card's follow-up is marked"
     token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard.text).group(1)
     done = clinician.post(f"{stack.app_base}/follow-up/{task_id}",
                           data={"csrf_token": token, "note": "Phoned; safe; seen tomorrow."})

@@ -62,3 +62,28 @@ def launched(client, ehr, example_data):
     answer = launch(client, ehr)
     assert answer.status_code == 302 and urlsplit(answer.headers["Location"]).path == "/dashboard"
     return client
+
+
+# --- the patient portal: Peter signed in himself -----------------------------------------------
+
+
+@pytest.fixture
+def pehr():
+    """The portal's EHR, holding the example patient's records."""
+    from patient_ehr import PETER, PatientEhr
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = PatientEhr(rsps)
+        fake.patient = PETER
+        fake._bundle(json.loads((definitions_dir() / "examples" / "Bundle-mbt-example-peter.json").read_text()))
+        yield fake
+
+
+@pytest.fixture
+def patient(client, pehr):
+    """The app's test client after Peter opened it from the portal."""
+    from patient_ehr import ME, portal_launch
+
+    answer = portal_launch(client, pehr, user=ME)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/me/"), answer.data[:500]
+    return client

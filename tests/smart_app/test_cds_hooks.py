@@ -202,6 +202,16 @@ def test_untrusted_callers_get_401(cds, signer):
     assert "cards" not in replay.json
 
 
+def test_a_jwt_replayed_to_another_worker_is_refused_too(cds, cds_app, signer, tmp_path):
+    """Two workers: two app instances on one session database (as gunicorn runs them)."""
+    other = create_app({**cds_app.config, "SECRET_KEY": cds_app.config["SECRET_KEY"]}).test_client()
+    body = hook({"mbtRecords": searchset(steady())})
+    token = signer.token(SERVICE)
+    assert call(cds, signer, body, token=token).status_code == 200
+    assert call(other, signer, body, token=token).status_code == 401
+    assert call(other, signer, body).status_code == 200, "a fresh jti is still welcome there"
+
+
 def test_no_csrf_token_or_cookie_is_needed(cds, signer):
     answer = call(cds, signer, hook({"mbtRecords": searchset([])}))
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers

@@ -41,7 +41,9 @@ def test_checkin_introduction_shows_the_configured_crisis_line_and_no_scores(lau
     intro = intro[:intro.index("</p>")]
     assert "Call 988" in intro
     assert html.index('data-link-id="checkin.crisis-line"') < html.index('data-link-id="checkin.blow-ups"')
-    assert 'data-link-id="checkin.score.' not in html, "scores are hidden from the patient's form"
+    # Scores hidden from the patient are folded away on a clinician's form (opened by a click), never open.
+    scores = html.index('data-link-id="checkin.score.')
+    assert html.rfind('<details class="clinician-scores">', 0, scores) > html.rfind("</details>", 0, scores)
 
 
 def test_attended_session_without_risk_section_is_refused_beside_the_group(launched, ehr):
@@ -74,11 +76,11 @@ def test_no_further_action_with_another_action_is_refused(launched, ehr):
 def test_dashboard_shows_the_newest_crisis_plan_whichever_record_holds_it(client, ehr, example_data):
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert "From the formulation of 2026-06-01" in html
+    assert "From the formulation of 1 Jun 2026" in html
     del ehr.resources[("QuestionnaireResponse", "peter-formulation-2")]
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert "From the crisis plan revision of 2026-03-30" in html
+    assert "From the crisis plan revision of 30 Mar 2026" in html
     assert "phone someone while I walk" in html
     assert "Revise the crisis plan" in html
 
@@ -111,6 +113,7 @@ def test_patient_copy_leaves_out_a_diagnosis_not_yet_shared(client, ehr, example
 
 def test_clinician_sees_the_hidden_scores_when_reading_a_checkin(launched, ehr):
     html = launched.get("/forms/r/peter-checkin-27").get_data(as_text=True)
-    scores = html[html.index("<h2>Scores</h2>"):]
-    assert "Steadiness of self-worth (0-4)" in scores[:scores.index("</section>")]
-    assert 'data-link-id="checkin.score.self-worth"' not in html
+    scores = html[html.index("<h3>Scores</h3>"):]
+    scores = scores[:scores.index("</section>")]
+    assert "Steadiness of self-worth (0-4)" in scores and 'data-link-id="checkin.score.self-worth"' in scores
+    assert "<input" not in html, "a saved record is read, not shown as a form"

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import json
 
-from app_helpers import launch, long_history
+from app_helpers import REASON, YES, latest_session, launch, long_history, set_answer
 
 PATIENT = "mbt-example-peter"
-YES = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-yes", "display": "Yes"}}]
 
 
-def set_answer(response: dict, link_id: str, answer: list) -> bool:
-    for item in response.get("item", []):
+def find_item(items: list, link_id: str) -> dict | None:
+    """The item ``link_id``, wherever it is nested."""
+    for item in items or []:
         if item.get("linkId") == link_id:
-            item["answer"] = answer
-            return True
-        if set_answer(item, link_id, answer):
-            return True
-        for a in item.get("answer", []):
-            if set_answer(a, link_id, answer):
-                return True
-    return False
+            return item
+        found = find_item(item.get("item"), link_id) or next(
+            (f for a in item.get("answer", []) if (f := find_item(a.get("item"), link_id))), None)
+        if found:
+            return found
+    return None
 
 
-def latest_session(ehr) -> dict:
-    sessions = [r for r in ehr.of_type("QuestionnaireResponse") if "mbt-session-record" in r["questionnaire"]]
-    return max(sessions, key=lambda r: r["authored"])
+def alert_of(html: str) -> str:
+    """The risk alert's section of a page ("" when there is none)."""
+    if 'class="risk-alert"' not in html:
+        return ""
+    start = html.index('class="risk-alert"')
+    return html[start:html.index("</section>", start)]
 
 
 def test_dashboard_shows_formulation_goals_and_charts(launched):
@@ -54,8 +55,7 @@ def test_risk_alert_with_crisis_plan_beside_it(client, ehr, example_data):
     ehr.put(latest)
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert 'class="risk-alert"' in html
-    alert = html[html.index('class="risk-alert"'):html.index("</section>", html.index('class="risk-alert"'))]
+    alert = alert_of(html)
     assert "suicidal thoughts" in alert
     assert "Crisis plan" in alert and "What I can do" in alert
     assert "Call 988" in alert
@@ -82,7 +82,7 @@ def test_missed_session_does_not_hide_earlier_risk(client, ehr, example_data):
     ehr.put(missed)
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert 'class="risk-alert"' in html and "self-harm reported" in html
+    assert "<strong>self-harm</strong>" in alert_of(html)
 
 
 def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example_data):
@@ -99,12 +99,12 @@ def test_amending_an_older_checkin_does_not_hide_newer_risk(client, ehr, example
     edit = f"/forms/r/{older['id']}/edit"
     questionnaire = shipped().get(terminology.questionnaire_url(terminology.WEEKLY_CHECKIN))
     data = post_data_from_response(questionnaire, older)
-    answer = client.post(edit, data={**data, **form_csrf(client, edit), "action": "complete"})
+    answer = client.post(edit, data={**data, **form_csrf(client, edit), "action": "complete", **REASON})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
     amended = ehr.resources[("QuestionnaireResponse", older["id"])]
     assert amended["status"] == "amended" and amended["authored"] == older["authored"]
     html = client.get("/dashboard").get_data(as_text=True)
-    assert 'class="risk-alert"' in html and "thoughts of self-harm" in html
+    assert "thoughts of self-harm" in alert_of(html)
 
 
 def test_self_harm_in_checkin_without_thoughts_alerts(client, ehr, example_data):
@@ -114,7 +114,7 @@ def test_self_harm_in_checkin_without_thoughts_alerts(client, ehr, example_data)
     ehr.put(checkins[-1])
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert 'class="risk-alert"' in html and "self-harm reported in the check-in" in html
+    assert "check-in entered by the patient:\n          <strong>self-harm</strong>" in alert_of(html)
 
 
 def test_risk_concern_after_missed_session_alerts(client, ehr, example_data):
@@ -129,7 +129,7 @@ def test_risk_concern_after_missed_session_alerts(client, ehr, example_data):
     ehr.put(latest)
     launch(client, ehr)
     html = client.get("/dashboard").get_data(as_text=True)
-    assert "risk concern after the missed session" in html
+    assert "risk concern after a missed session" in alert_of(html)
 
 
 def test_hostile_patient_name_is_just_a_name(client, ehr, example_data):
@@ -199,3 +199,113 @@ def test_patient_copy_is_printable(launched):
     assert page.status_code == 200
     assert "Your crisis plan" in html and "What I can do" in html
     assert "@media print" not in html  # styles come from the stylesheet, not inline
+
+
+# --- the alert: what was done, the record that raised it, and where it shows -------------------------------
+
+
+def _recent(ehr, qid: str, rid: str, days_ago: int) -> dict:
+    """A copy of the example's newest record of ``qid``, written ``days_ago`` days before today."""
+    import copy
+    import datetime as dt
+
+    source = max((r for r in ehr.of_type("QuestionnaireResponse") if f"/{qid}|" in r["questionnaire"]),
+                 key=lambda r: r["authored"])
+    made = copy.deepcopy(source)
+    day = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days_ago)).isoformat()
+    made.update(id=rid, authored=f"{day}T09:00:00Z",
+                identifier={"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:00000000-0000-4000-8000-{rid.encode().hex()[:12]}"})
+    set_answer(made, "session.date", [{"valueDate": day}])
+    return made
+
+
+def test_the_alert_says_what_was_done_and_links_the_session_record(client, ehr, example_data):
+    mbt = "http://fhir-mbt.org/fhir/CodeSystem/mbt"
+    risky = _recent(ehr, "mbt-session-record", "risky-session", 2)
+    assert set_answer(risky, "risk.suicidal-thoughts", YES)
+    follow_up = find_item(risky["item"], "risk")
+    follow_up["item"] = [i for i in follow_up["item"] if i["linkId"] != "risk.follow-up"] + [{
+        "linkId": "risk.follow-up", "item": [
+            {"linkId": "risk.level", "answer": [{"valueCoding": {"system": mbt, "code": "risk-moderate",
+                                                                 "display": "Moderate"}}]},
+            {"linkId": "risk.action", "answer": [
+                {"valueCoding": {"system": mbt, "code": "risk-explored", "display": "Risk explored in session"}},
+                {"valueCoding": {"system": mbt, "code": "crisis-plan-updated", "display": "Crisis plan updated"}}]},
+            {"linkId": "risk.action-detail", "answer": [{"valueString": "Extra appointment on Friday"}]},
+            {"linkId": "risk.crisis-plan-reviewed", "answer": [{"valueBoolean": True}]}]}]
+    ehr.put(risky)
+    launch(client, ehr)
+    alert = alert_of(client.get("/dashboard").get_data(as_text=True))
+    assert "session record:\n          <strong>suicidal thoughts</strong>" in alert
+    assert "risk level recorded: <strong>Moderate</strong>" in alert
+    assert "What was done: Risk explored in session, Crisis plan updated. “Extra appointment on Friday”." in alert
+    assert "The crisis plan was reviewed with the patient." in alert
+    assert 'href="/forms/r/risky-session?patient=mbt-example-peter">Open the session record of' in alert
+    assert client.get("/forms/r/risky-session").status_code == 200
+
+
+def test_the_alert_links_the_patients_checkin_and_says_they_want_contact(client, ehr, example_data):
+    risky = _recent(ehr, "mbt-weekly-checkin", "risky-checkin", 1)
+    assert set_answer(risky, "checkin.risk.suicide-thoughts", [{"valueBoolean": True}])
+    risk_group = find_item(risky["item"], "checkin.risk")
+    risk_group["item"].append({"linkId": "checkin.risk.follow-up", "item": [
+        {"linkId": "checkin.risk.safe-now", "answer": [{"valueBoolean": True}]},
+        {"linkId": "checkin.risk.contact-wanted", "answer": [{"valueBoolean": True}]}]})
+    ehr.put(risky)
+    launch(client, ehr)
+    alert = alert_of(client.get("/dashboard").get_data(as_text=True))
+    assert "check-in entered by the patient:\n          <strong>thoughts of suicide</strong>" in alert
+    assert "The patient would like to be contacted before the next session." in alert
+    assert 'href="/forms/r/risky-checkin?patient=mbt-example-peter">Open the check-in of' in alert
+    opened = client.get("/forms/r/risky-checkin")
+    assert opened.status_code == 200 and "the patient</strong>" in opened.get_data(as_text=True)
+
+
+def test_a_session_with_risk_and_no_action_says_so(client, ehr, example_data):
+    risky = _recent(ehr, "mbt-session-record", "bare-session", 3)
+    assert set_answer(risky, "risk.self-harm", YES)
+    ehr.put(risky)
+    launch(client, ehr)
+    assert "No action is recorded in this session record." in alert_of(client.get("/dashboard").get_data(as_text=True))
+
+
+def test_the_records_page_shows_the_alert_with_the_crisis_plan_too(client, ehr, example_data):
+    risky = _recent(ehr, "mbt-weekly-checkin", "risky-checkin", 1)
+    assert set_answer(risky, "checkin.risk.acted", [{"valueBoolean": True}])
+    ehr.put(risky)
+    launch(client, ehr)
+    alert = alert_of(client.get("/records?type=rfq8").get_data(as_text=True))
+    assert "<strong>self-harm</strong>" in alert and "What I can do" in alert and "Call 988" in alert
+
+
+def test_a_later_clear_session_does_not_hide_the_alert(client, ehr, example_data):
+    risky = _recent(ehr, "mbt-weekly-checkin", "risky-checkin", 12)
+    assert set_answer(risky, "checkin.risk.suicide-thoughts", [{"valueBoolean": True}])
+    ehr.put(risky)
+    clear = _recent(ehr, "mbt-session-record", "clear-session", 0)
+    no = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-no", "display": "No"}}]
+    for link in ("risk.self-harm", "risk.suicidal-thoughts", "risk.suicide-attempt"):
+        set_answer(clear, link, no)
+    ehr.put(clear)
+    ehr.put(_recent(ehr, "mbt-weekly-checkin", "clear-checkin", 0))
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "risky-checkin" in alert_of(html) and "clear-session" not in alert_of(html)
+
+
+def test_the_alert_and_the_list_give_a_checkins_local_date(client, app, ehr, example_data):
+    import datetime as dt
+
+    app.config["MBT_TIMEZONE"] = "Pacific/Auckland"
+    risky = _recent(ehr, "mbt-weekly-checkin", "late-checkin", 2)
+    sent = dt.date.fromisoformat(risky["authored"][:10])
+    risky["authored"] = f"{sent.isoformat()}T23:30:00Z"  # the next morning in Auckland
+    assert set_answer(risky, "checkin.risk.suicide-thoughts", [{"valueBoolean": True}])
+    ehr.put(risky)
+    launch(client, ehr)
+    html = client.get("/dashboard").get_data(as_text=True)
+    local = sent + dt.timedelta(days=1)
+    label = f"{local.day} {local:%b %Y}"
+    assert f"<strong>{label}</strong>, check-in" in alert_of(html) and f"Open the check-in of {label}" in alert_of(html)
+    row = html[html.index('<tr class="risk" data-record="late-checkin"'):]
+    assert f'<td class="date">{label}</td>' in row[:row.index("</tr>")]

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 import pytest
-import responses
 
 from app_helpers import hidden_fields
-from fhir_mbt.content import definitions_dir
-from patient_ehr import CHECKIN, ME, PETER, PatientEhr, checkin_answers, portal_launch, risky, send
+from patient_ehr import CHECKIN, ME, checkin_answers, portal_launch, risky, send
 
 CLINICIAN = "Practitioner/mbt-example-clinician"
-
-
-@pytest.fixture
-def pehr():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = PatientEhr(rsps)
-        fake.patient = PETER
-        fake._bundle(json.loads((definitions_dir() / "examples" / "Bundle-mbt-example-peter.json").read_text()))
-        yield fake
 
 
 @pytest.fixture
@@ -110,9 +99,14 @@ def test_a_patients_draft_is_marked_and_not_offered_to_clinicians(client, app2, 
 def test_clinicians_see_who_entered_each_record(client, app2, pehr):
     doc = _clinician(app2, pehr)
     html = doc.get("/dashboard").get_data(as_text=True)
-    assert "<th>Entered by</th>" in html
-    assert '<td><span class="by-patient">Patient</span></td><td><a href="/forms/r/peter-checkin' in html
-    assert "<td>Clinician</td><td><a href=\"/forms/r/peter-session" in html
+    assert '<th scope="col">Entered by</th>' in html
+
+    def row(rid):
+        return re.search(rf'<tr[^>]*data-record="{rid}".*?</tr>', html, re.S).group(0)
+
+    assert '<span class="by-patient">Patient</span>' in row("peter-checkin-27")
+    assert 'href="/forms/r/peter-checkin-27' in row("peter-checkin-27")
+    assert "<td>Clinician</td>" in row("peter-session-27") and "by-patient" not in row("peter-session-27")
     assert 'class="mark"' in html and "entered by the patient" in html
     view = doc.get("/forms/r/peter-checkin-27").get_data(as_text=True)
     assert "entered by <strong class=\"by-patient\">the patient</strong>" in view

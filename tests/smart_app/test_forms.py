@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app_helpers import (
+    REASON,
     example_response,
     field_name,
     form_csrf,
@@ -115,7 +116,9 @@ def test_amend_updates_observations_instead_of_adding(launched, ehr):
     [response] = ours(ehr, "QuestionnaireResponse")
     count = len(ehr.of_type("Observation"))
     edit = f"/forms/r/{response['id']}/edit"
-    answer = submit(launched, edit, session_post(ehr, **{"arousal.peak": "9"}))
+    page = launched.get(edit).get_data(as_text=True)
+    assert "Save amendment" in page and 'value="draft"' not in page, "a saved record cannot go back to a draft"
+    answer = submit(launched, edit, {**session_post(ehr, **{"arousal.peak": "9"}), **REASON})
     assert answer.status_code == 302, answer.get_data(as_text=True)[:2000]
     stored = ehr.resources[("QuestionnaireResponse", response["id"])]
     assert stored["status"] == "amended"
@@ -133,8 +136,9 @@ def test_second_clinician_gets_a_conflict_and_loses_nothing(app, launched, ehr):
     launch(other, ehr)
     mine = form_csrf(launched, edit)
     theirs = form_csrf(other, edit)
-    assert submit(other, edit, session_post(ehr, **{"next_focus": "their focus"}), hidden=theirs).status_code == 302
-    answer = submit(launched, edit, session_post(ehr, **{"next_focus": "my focus"}), hidden=mine)
+    assert submit(other, edit, {**session_post(ehr, **{"next_focus": "their focus"}), **REASON},
+                  hidden=theirs).status_code == 302
+    answer = submit(launched, edit, {**session_post(ehr, **{"next_focus": "my focus"}), **REASON}, hidden=mine)
     assert answer.status_code == 409
     html = answer.get_data(as_text=True)
     assert "Someone else saved this record" in html
@@ -377,7 +381,8 @@ def test_every_form_drafts_completes_and_amends(launched, ehr, qid):
     assert ehr.resources[("QuestionnaireResponse", draft["id"])]["status"] == "completed"
     observations = len(ehr.of_type("Observation"))
     assert observations > 0
-    amended = submit(launched, edit, data)
+    assert submit(launched, edit, data).status_code == 422, "an amendment without a reason is not saved"
+    amended = submit(launched, edit, {**data, **REASON})
     assert amended.status_code == 302, amended.get_data(as_text=True)[:1500]
     assert ehr.resources[("QuestionnaireResponse", draft["id"])]["status"] == "amended"
     assert len(ehr.of_type("Observation")) == observations
@@ -417,3 +422,12 @@ def test_hostile_input_in_every_field(launched, ehr, qid):
     assert "<script>alert(1)" not in html
     assert html.count('class="field-error"') >= min(len(others), 1)
     assert len(ours(ehr, "QuestionnaireResponse")) == before
+
+
+def test_a_form_page_does_not_show_the_questionnaires_description_meant_for_implementers(launched):
+    from fhir_mbt.content import shipped, terminology
+
+    q = shipped().get(terminology.questionnaire_url(terminology.RFQ8))
+    page = launched.get(f"/forms/{terminology.RFQ8}/new").get_data(as_text=True)
+    assert "questionnaire-hidden" in q["description"]
+    assert "questionnaire-hidden" not in page and q["description"][:60] not in page

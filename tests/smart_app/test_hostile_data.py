@@ -6,27 +6,9 @@ import json
 
 import pytest
 
-from app_helpers import field_name, form_csrf, form_data, launch, questionnaire
+from app_helpers import YES, field_name, form_csrf, form_data, latest_session, launch, questionnaire, set_answer
+
 PATIENT = "mbt-example-peter"
-YES = [{"valueCoding": {"system": "http://fhir-mbt.org/fhir/CodeSystem/mbt", "code": "risk-yes", "display": "Yes"}}]
-
-
-def set_answer(response: dict, link_id: str, answer: list) -> bool:
-    for item in response.get("item", []):
-        if item.get("linkId") == link_id:
-            item["answer"] = answer
-            return True
-        if set_answer(item, link_id, answer):
-            return True
-        for a in item.get("answer", []):
-            if set_answer(a, link_id, answer):
-                return True
-    return False
-
-
-def latest_session(ehr) -> dict:
-    sessions = [r for r in ehr.of_type("QuestionnaireResponse") if "mbt-session-record" in r["questionnaire"]]
-    return max(sessions, key=lambda r: r["authored"])
 
 
 def _responses(ehr):
@@ -124,7 +106,7 @@ def test_nul_and_bidi_override_are_refused(launched, ehr, text):
 
 
 def test_full_width_digits_are_not_numbers():
-    from smart_app.questionnaire_form import _convert
+    from smart_app.form_post import _convert
 
     for kind in ("integer", "decimal", "quantity"):
         with pytest.raises(ValueError):

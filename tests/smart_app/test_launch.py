@@ -21,7 +21,7 @@ def test_ehr_launch_end_to_end(client, ehr, example_data):
     assert query["launch"] == ["abc"]
     assert query["aud"] == [ISS]
     assert query["code_challenge_method"] == ["S256"]
-    assert "launch" in query["scope"][0].split() and "patient/QuestionnaireResponse.crus" in query["scope"][0]
+    assert "launch" in query["scope"][0].split() and "patient/QuestionnaireResponse.cruds" in query["scope"][0].split()
     assert len(query["state"][0]) >= 22
     back = ehr.authorize(started.headers["Location"])
     done = client.get("/callback?" + urlencode({"code": back["code"], "state": back["state"]}))

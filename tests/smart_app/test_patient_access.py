@@ -51,7 +51,9 @@ def _writes(pehr) -> int:
 
 @pytest.mark.parametrize("path", ["/forms/mbt-session-record/new", "/forms/mbt-weekly-checkin/new",
                                   "/forms/r/peter-session-01", "/forms/r/peter-session-01/edit",
-                                  "/forms/r/clin-draft/edit", "/forms/mbt-formulation/revise", "/copy/formulation"])
+                                  "/forms/r/clin-draft/edit", "/forms/mbt-formulation/revise", "/copy/formulation",
+                                  "/forms/r/peter-session-01/history", "/forms/r/peter-session-01/v/1",
+                                  "/forms/formulation/history", "/records", "/forms/r/clin-draft/discard"])
 def test_clinician_pages_answer_403_with_a_clear_page(patient, pehr, path):
     before = len(pehr.fhir_requests)
     page = patient.get(path)
@@ -63,7 +65,7 @@ def test_clinician_pages_answer_403_with_a_clear_page(patient, pehr, path):
 
 
 @pytest.mark.parametrize("path", ["/forms/mbt-session-record/new", "/forms/r/peter-session-01/edit",
-                                  "/follow-up/some-task"])
+                                  "/follow-up/some-task", "/forms/r/peter-checkin-27/discard"])
 def test_clinician_writes_are_refused(patient, pehr, path):
     csrf = hidden_fields(patient.get(f"/me/forms/{CHECKIN}/new").get_data(as_text=True))["csrf_token"]
     before = _writes(pehr)
@@ -183,7 +185,7 @@ def test_a_post_too_large_to_read_gets_a_patient_page(patient, pehr):
 
 def test_every_clinician_endpoint_is_closed_to_a_patient(app, patient, pehr):
     """Default deny: any route outside the patient's own pages, present or future, answers 403 (or sends home)."""
-    open_to_patients = ("patient.", "patient_forms.", "portal.", "static", "launch.")
+    open_to_patients = ("patient.", "patient_forms.", "portal.", "static", "launch.", "favicon")
     checked = 0
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(open_to_patients):

@@ -3,9 +3,13 @@ launch, and a browser launched again for another patient while a tab is still op
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
+import pytest
+
 from app_helpers import SESSION, field_name, form_csrf, form_data, launch, ours, questionnaire
+from fhir_mbt.smart import SmartClient
 
 BELLA = {
     "resourceType": "Patient",
@@ -27,18 +31,57 @@ def banner(html: str) -> str:
     return html[start:html.index("</section>", start)]
 
 
-def test_form_and_record_pages_name_the_patient_even_without_the_ehr_asking(client, ehr, example_data):
-    ehr.need_patient_banner = False  # the EHR shows its own banner; form pages still name the patient
+@pytest.fixture
+def signed_in(monkeypatch, ehr):
+    """Launches whose verified id_token names Dr Anna Berg as fhirUser."""
+    ehr.put({"resourceType": "Practitioner", "id": "dr-anna", "name": [{"given": ["Anna"], "family": "Berg"}]})
+    original = SmartClient._with_identity
+
+    def with_identity(self, tokens, config):
+        tokens = original(self, tokens, config)
+        return replace(tokens, context=replace(tokens.context, fhir_user="Practitioner/dr-anna"))
+    monkeypatch.setattr(SmartClient, "_with_identity", with_identity)
+
+
+def heading(html: str) -> str:
+    start = html.index("<h1>")
+    return html[start:html.index("</h1>", start)]
+
+
+@pytest.mark.parametrize("path", ["/dashboard", f"/forms/{SESSION}/new", "/forms/r/peter-session-01",
+                                  "/copy/formulation"])
+def test_the_banner_shows_when_the_ehr_asks_for_it(client, ehr, example_data, signed_in, path):
+    ehr.need_patient_banner = True
+    launch(client, ehr)
+    html = client.get(path, follow_redirects=True).get_data(as_text=True)
+    shown = banner(html)
+    assert "Peter Example" in shown and "1999-10-14" in shown and "PETER-0001" in shown
+    assert "Signed in as Anna Berg" in html
+
+
+@pytest.mark.parametrize("path", ["/dashboard", f"/forms/{SESSION}/new", "/forms/r/peter-session-01",
+                                  "/copy/formulation"])
+def test_no_banner_when_the_ehr_shows_its_own(client, ehr, example_data, signed_in, path):
+    ehr.need_patient_banner = False
+    launch(client, ehr)
+    page = client.get(path, follow_redirects=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'class="patient-banner"' not in html, "the EHR said it shows its own banner"
+    assert "Signed in as Anna Berg" in html, "the signed-in user is named whatever the EHR says"
+
+
+def test_form_and_record_pages_name_the_patient_even_without_a_banner(client, ehr, example_data):
+    ehr.need_patient_banner = False  # the EHR shows its own banner; form and record pages still name the patient
     launch(client, ehr)
     page = client.get(f"/forms/{SESSION}/new", follow_redirects=True)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    shown = banner(html)
-    assert "Peter Example" in shown and "1999-10-14" in shown and "PETER-0001" in shown
+    assert "for Peter Example" in heading(html)
     hidden = form_csrf(client, f"/forms/{SESSION}/new")
     assert hidden["patient"] == "mbt-example-peter" and hidden["launch"]
     record = client.get("/forms/r/peter-session-01").get_data(as_text=True)
-    assert "Peter Example" in banner(record)
+    assert "for Peter Example" in heading(record)
 
 
 def test_the_banner_is_read_once_per_launch(launched, ehr):

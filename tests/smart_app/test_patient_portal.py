@@ -5,30 +5,12 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-import responses
 
 from app_helpers import hidden_fields
-from fhir_mbt.content import definitions_dir, shipped, terminology
-from patient_ehr import CHECKIN, ME, PETER, PatientEhr, checkin_answers, mine, names, portal_launch, risky, send
+from fhir_mbt.content import shipped, terminology
+from patient_ehr import CHECKIN, ME, checkin_answers, mine, names, portal_launch, risky, send
 from smart_app.questionnaire_form import build_form, walk_fields
 
-
-
-@pytest.fixture
-def pehr():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = PatientEhr(rsps)
-        fake.patient = PETER
-        fake._bundle(json.loads((definitions_dir() / "examples" / "Bundle-mbt-example-peter.json").read_text()))
-        yield fake
-
-
-@pytest.fixture
-def patient(client, pehr):
-    answer = portal_launch(client, pehr, user=ME)
-    assert answer.status_code == 302 and answer.headers["Location"].endswith("/me/"), answer.data[:500]
-    return client
 
 
 # --- launch ----------------------------------------------------------------------------------
@@ -96,6 +78,7 @@ def test_formulation_page_uses_patient_wording(patient):
 def test_crisis_plan_page(patient):
     html = patient.get("/me/crisis-plan").get_data(as_text=True)
     assert "What I can do" in html and "Contacts" in html and 'href="tel:988"' in html
+    assert html.count('href="tel:988"') == 1
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -158,6 +141,7 @@ def test_a_risky_checkin_alerts_the_care_team_in_the_same_transaction(patient, p
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert html.index('href="tel:988"') < html.index("What I can do")
+    assert html.count('href="tel:988"') == 1, "the number once, in the safety panel; no second bar under it"
     assert "Tell my mother or father" in html and "care team has been alerted" in html
 
 
@@ -179,7 +163,8 @@ def test_a_failed_send_with_risk_answers_still_shows_the_emergency_line_and_keep
     html = answer.get_data(as_text=True)
     assert answer.status_code == 502
     assert 'href="tel:988"' in html and "Tell my mother or father" in html
-    assert "could not send your answers" in html
+    # The server failed, and failed again when asked whether the answers landed: the app cannot know.
+    assert "could not tell whether your answers reached your care team" in html
     assert pehr.of_type("Flag") == [] and mine(pehr) == []
 
 
@@ -202,3 +187,41 @@ def test_sign_out_ends_the_session_and_returns_to_the_portal_start(patient):
     answer = patient.post("/logout", data={"csrf_token": csrf})
     assert answer.status_code == 302 and answer.headers["Location"].endswith("/portal/")
     assert patient.get("/me/").status_code == 401
+
+
+# --- after a failure: what did the server keep? ------------------------------------------------
+
+
+def test_a_send_that_landed_although_the_server_failed_is_found_and_counts_as_sent(patient, pehr):
+    pehr.fault(path="", after_write=True, status=500)  # the transaction is stored, the app is told it failed
+    answer = send(patient, f"/me/forms/{CHECKIN}/new", risky())
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/me/safety"), answer.data[-3000:]
+    assert len(mine(pehr)) == 1 and len(pehr.of_type("Flag")) == 1 and len(pehr.of_type("Task")) == 1
+    html = patient.get("/me/safety").get_data(as_text=True)
+    assert "care team has been alerted" in html
+
+
+def test_a_send_the_server_refused_before_writing_is_said_to_be_not_saved(patient, pehr):
+    pehr.fault(path="", status=503)
+    answer = send(patient, f"/me/forms/{CHECKIN}/new", checkin_answers())
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 502 and "nothing was saved" in html
+    assert mine(pehr, "completed") == []
+    again = patient.post(f"/me/forms/{CHECKIN}/new", data=_resend(html, checkin_answers()))
+    assert again.status_code == 302 and len(mine(pehr, "completed")) == 1, "sent once, on the retry"
+
+
+def test_when_the_server_cannot_say_a_retry_still_saves_once(patient, pehr):
+    pehr.fault(path="", after_write=True, timeout=True)
+    pehr.fault(path="QuestionnaireResponse", method="GET", status=500)
+    answer = send(patient, f"/me/forms/{CHECKIN}/new", checkin_answers())
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 502 and "sending them again is safe" in html
+    again = patient.post(f"/me/forms/{CHECKIN}/new", data=_resend(html, checkin_answers()))
+    assert again.status_code == 302, again.data[-2000:]
+    assert len(mine(pehr, "completed")) == 1, "the retry found the first send instead of writing a second record"
+
+
+def _resend(html: str, answers: dict) -> dict:
+    """Send again from the page that came back: its hidden fields (the same submission) and the answers."""
+    return {**answers, **hidden_fields(html), "action": "complete"}

@@ -6,7 +6,8 @@ import pytest
 
 from app_helpers import post_data_from_response
 from fhir_mbt.content import shipped
-from smart_app.questionnaire_form import FormError, build_form, parse_form, walk_fields
+from smart_app.form_post import FormError, parse_form
+from smart_app.questionnaire_form import build_form, walk_fields
 
 QUESTION = {
     "resourceType": "Questionnaire",
@@ -64,7 +65,7 @@ def test_bad_values_are_located_and_readable_ones_kept():
     with pytest.raises(FormError) as info:
         parse_form(QUESTION, form, shipped())
     assert set(info.value.errors) == {"a:n", "a:d", "a:when", "a:ok", "a:c", "a:short"}
-    assert info.value.errors["a:n"] == "enter a whole number"
+    assert info.value.errors["a:n"] == "N must be a whole number"
     groups = [i for i in info.value.items if i["linkId"] == "g"]
     assert [g["item"][0]["answer"][0]["valueString"] for g in groups] == ["first", "second"]
 

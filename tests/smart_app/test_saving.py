@@ -6,11 +6,12 @@ the write (written, but the app is told it failed), a timeout, an unreadable rep
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
 
-from app_helpers import SESSION, field_name, form_csrf, form_data, hidden_fields, ours, questionnaire
+from app_helpers import REASON, SESSION, field_name, form_csrf, form_data, hidden_fields, ours, questionnaire
 
 CHECKIN = "mbt-weekly-checkin"
 RFQ8 = "rfq-8"
@@ -93,7 +94,17 @@ def test_resubmitting_a_completed_form_with_a_change_amends_it(launched, ehr):
     """Back + Complete with a corrected answer: the record is corrected, not duplicated nor left as it was."""
     url, hidden = open_form(launched, CHECKIN)
     assert post(launched, CHECKIN, hidden, checkin_post(ehr, 12)).status_code == 302
-    assert post(launched, CHECKIN, hidden, checkin_post(ehr, 13)).status_code == 302
+    asked = post(launched, CHECKIN, hidden, checkin_post(ehr, 13))
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 422, "the record was saved as complete: a change is an amendment, with a reason"
+    assert "already saved as complete, so these changes amend it" in html and 'name="amend_reason"' in html
+    assert 'value="13"' in html, "the answers are kept"
+    [record] = stored_with(ehr, hidden["submission_id"])
+    assert record["status"] == "completed" and blow_up_values(ehr, record["id"]) == [12], "nothing written"
+    action = re.search(r'<form method="post" class="questionnaire" action="([^"]+)"', html).group(1)
+    assert urlsplit(action).path == f"/forms/r/{record['id']}/edit"
+    saved = launched.post(action, data={**checkin_post(ehr, 13), **hidden_fields(html), **REASON, "action": "complete"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
     [record] = stored_with(ehr, hidden["submission_id"])
     assert record["status"] == "amended"
     assert blow_up_values(ehr, record["id"]) == [13]
@@ -124,7 +135,7 @@ def test_double_click_on_save_amendment_reads_as_already_saved(launched, ehr):
     [record] = stored_with(ehr, hidden["submission_id"])
     edit = f"/forms/r/{record['id']}/edit"
     page = form_csrf(launched, edit)
-    data = {**checkin_post(ehr, 14), **page, "action": "complete"}
+    data = {**checkin_post(ehr, 14), **page, **REASON, "action": "complete"}
     assert launched.post(edit, data=data).status_code == 302
     second = launched.post(edit, data=data)  # the same page, the same version: a second click
     assert second.status_code == 302, second.get_data(as_text=True)[:2000]
@@ -289,7 +300,8 @@ def test_an_edit_that_landed_despite_a_failure_is_reported_saved(launched, ehr):
     [record] = stored_with(ehr, hidden["submission_id"])
     edit = f"/forms/r/{record['id']}/edit"
     ehr.fault(after_write=True, status=500)
-    answer = launched.post(edit, data={**checkin_post(ehr, 15), **form_csrf(launched, edit), "action": "complete"})
+    answer = launched.post(edit, data={**checkin_post(ehr, 15), **form_csrf(launched, edit), **REASON,
+                                       "action": "complete"})
     assert answer.status_code == 302
     assert "the record is on the server" in flashed(launched, answer)
     assert blow_up_values(ehr, record["id"]) == [15]
@@ -334,9 +346,10 @@ def test_an_amendment_corrected_after_a_failure_that_could_not_be_checked_lands(
     page = form_csrf(launched, edit)
     ehr.fault(after_write=True, status=500)
     ehr.fault(method="GET", path=f"QuestionnaireResponse/{record['id']}", status=503, skip=1)  # the check
-    first = launched.post(edit, data={**checkin_post(ehr, 15), **page, "action": "complete"})
+    first = launched.post(edit, data={**checkin_post(ehr, 15), **page, **REASON, "action": "complete"})
     assert first.status_code == 502 and "Not known whether it was saved" in first.get_data(as_text=True)
+    assert REASON["amend_reason"] in first.get_data(as_text=True), "the reason is kept on the page"
     again = launched.post(edit, data={**checkin_post(ehr, 16), **hidden_fields(first.get_data(as_text=True)),
-                                      "action": "complete"})
+                                      **REASON, "action": "complete"})
     assert again.status_code == 302, again.get_data(as_text=True)[:2000]
     assert blow_up_values(ehr, record["id"]) == [16]

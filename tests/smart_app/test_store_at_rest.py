@@ -51,3 +51,14 @@ def test_key_rotation_old_keys_still_decrypt(tmp_path):
     SqliteStore(path, secret_keys=["old"]).save("sid", {"tokens": {"access_token": "secret"}}, 60)
     assert SqliteStore(path, secret_keys=["new", "old"]).load("sid") == {"tokens": {"access_token": "secret"}}
     assert SqliteStore(path, secret_keys=["new"]).load("sid") is None
+
+
+def test_one_time_keys_are_refused_while_they_live_and_welcome_after(tmp_path):
+    import time as _time
+
+    path = tmp_path / "s.sqlite3"
+    one, two = SqliteStore(path), SqliteStore(path)  # two workers, one file
+    assert one.first_use("iss\njti-1", _time.time() + 60) is True
+    assert two.first_use("iss\njti-1", _time.time() + 60) is False
+    assert one.first_use("iss\njti-2", _time.time() - 1) is True
+    assert two.first_use("iss\njti-2", _time.time() + 60) is True, "an expired key may be used again"

@@ -44,7 +44,7 @@ def test_a_user_that_resolves_is_named_and_is_the_author(client, ehr, example_da
     reads = [r for r in ehr.fhir_requests if "Practitioner" in str(getattr(r, "url", r))]
     assert len(reads) == 1
     assert "Signed in as Anna Berg" in client.get("/dashboard", follow_redirects=True).get_data(as_text=True)
-    assert save_session(client, ehr)["author"] == {"reference": "Practitioner/dr-anna"}
+    assert save_session(client, ehr)["author"] == {"reference": "Practitioner/dr-anna", "display": "Anna Berg"}
     assert len([r for r in ehr.fhir_requests if "Practitioner" in str(getattr(r, "url", r))]) == 1
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_helpers import form_csrf, launch, ours
+from app_helpers import REASON, form_csrf, launch, ours
 from fake_ehr import ISS
 
 from .test_forms import SESSION, session_post
@@ -73,7 +73,7 @@ def test_complete_double_click_and_amend_on_every_plan(client, ehr, example_data
     hidden = form_csrf(client, edit)
     changed = session_post(ehr, session_attendance=None)
     changed = {**data, **{k: v for k, v in changed.items() if k not in data}}
-    amended = client.post(edit, data={**changed, **hidden, "action": "complete"})
+    amended = client.post(edit, data={**changed, **hidden, **REASON, "action": "complete"})
     assert amended.status_code == 302, amended.get_data(as_text=True)[:3000]
     qr, observations = written(ehr, qr["identifier"]["value"])
     assert qr["status"] == "amended" and observations
@@ -139,7 +139,7 @@ def test_foreign_meta_is_not_passed_on_to_what_the_app_writes(client, ehr, examp
                   "tag": [{"system": "http://other.example/tags", "code": "x"}]}
     edit = f"/forms/r/{qr['id']}/edit"
     hidden = form_csrf(client, edit)
-    client.post(edit, data={**session_post(ehr), **hidden, "action": "complete"})
+    client.post(edit, data={**session_post(ehr), **hidden, **REASON, "action": "complete"})
     qr, observations = written(ehr, qr["identifier"]["value"])
     for resource in [qr, *observations]:
         assert "http://other.example" not in str(resource.get("meta", {}))

@@ -56,9 +56,13 @@ def test_chart_shows_the_cards_and_the_follow_up_clears_the_critical_one(page: P
 
     critical.get_by_role("button", name="Open MBT: record the follow-up").click()
     page.wait_for_url(f"{stack.app_base}/dashboard**")
+    assert "focus=" in page.url and page.url.endswith("#needs-follow-up"), "the card's appContext reached the app"
     follow_up = page.get_by_role("region", name="Needs follow-up")
     expect(follow_up).to_be_visible()
+    expect(follow_up.locator("li.from-card")).to_have_count(1)
     item = follow_up.locator("li", has_text="thoughts of ending their life").first
+    expect(item).to_have_class("from-card")
+    shot("follow-up-opened-from-the-card")
     item.locator("textarea").fill("Phoned Peter; safe; seen tomorrow.")
     item.get_by_role("button", name="Record follow-up").click()
     expect(page.get_by_text("Follow-up recorded.")).to_be_visible()

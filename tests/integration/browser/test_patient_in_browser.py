@@ -152,7 +152,7 @@ def test_patient_rfq8_errors_draft_and_send(ppage, stack, pshot, size, page_watc
     expect(page.locator(".form-errors")).to_contain_text("Nothing has been sent yet")
     expect(page.locator(".field-error").first).to_have_text("Please answer this question.")
     pshot("rfq8-errors")
-    items = page.locator('fieldset.choices')
+    items = page.locator('fieldset.choices, fieldset.grid-row')  # the eight statements share one grid
     for i in range(4):
         items.nth(i).locator("label").nth(i + 1).click()
     page.get_by_role("button", name="Save and finish later").click()
