@@ -15,6 +15,7 @@ with ``page_watch.expect(...)``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,23 @@ def _watch(pg, watch: PageWatch) -> None:
     pg.on("pageerror", watch.on_pageerror)
 
 
+@contextlib.contextmanager
+def watched_page(browser, page_watch: PageWatch, request, **context_options):
+    """A page in a fresh context of its own (``context_options``: viewport, is_mobile, ...),
+    watched like ``page`` and screenshotted on failure; the context is closed afterwards."""
+    ctx = browser.new_context(locale="en-GB", **context_options)
+    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
+    ctx.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    pg = ctx.new_page()
+    _watch(pg, page_watch)
+    request.node._browser_page = pg
+    request.node._page_watch = page_watch
+    try:
+        yield pg
+    finally:
+        ctx.close()
+
+
 @pytest.fixture
 def shot(page, page_watch):
     """``shot("step")`` saves a full-page screenshot as ``<test>-<NN>-<step>.png``;
@@ -159,16 +177,20 @@ def shot(page, page_watch):
 
     def take(step: str, element=None) -> Path:
         """The whole page, or only ``element`` (a Locator) when given."""
-        number = len(page_watch.shots) + 1
-        path = SCREENSHOTS / f"{page_watch.name}-{number:02d}-{step}.png"
-        if element is None:
-            page.screenshot(path=str(path), full_page=True)
-        else:
-            element.screenshot(path=str(path))
-        page_watch.shots.append(path)
-        return path
+        return take_shot(page, page_watch, step, element)
 
     return take
+
+
+def take_shot(page, page_watch: PageWatch, step: str, element=None, *, full_page: bool = True) -> Path:
+    """Save ``<test>-<NN>-<step>.png``: the page (whole, or its first screen), or ``element`` only."""
+    path = SCREENSHOTS / f"{page_watch.name}-{len(page_watch.shots) + 1:02d}-{step}.png"
+    if element is None:
+        page.screenshot(path=str(path), full_page=full_page)
+    else:
+        element.screenshot(path=str(path))
+    page_watch.shots.append(path)
+    return path
 
 
 @pytest.hookimpl(wrapper=True)

@@ -20,7 +20,7 @@ import requests
 from playwright.sync_api import expect
 
 from fhir_mbt.content import definitions_dir
-from integration.browser.conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, SCREENSHOTS, _watch
+from integration.browser.conftest import take_shot, watched_page
 
 WIDTHS = [1280, 800]
 FHIR_JSON = {"Accept": "application/fhir+json", "Content-Type": "application/fhir+json"}
@@ -113,26 +113,14 @@ def width(request) -> int:
 
 @pytest.fixture
 def dpage(browser, width, page_watch, request):
-    ctx = browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
-    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
-    pg = ctx.new_page()
-    _watch(pg, page_watch)
-    request.node._browser_page = pg
-    request.node._page_watch = page_watch
-    try:
+    with watched_page(browser, page_watch, request, viewport={"width": width, "height": 900}) as pg:
         yield pg
-    finally:
-        ctx.close()
 
 
 @pytest.fixture
 def dshot(dpage, page_watch):
     def take(step: str, element=None):
-        path = SCREENSHOTS / f"{page_watch.name}-{len(page_watch.shots) + 1:02d}-{step}.png"
-        (element or dpage).screenshot(path=str(path), **({} if element else {"full_page": True}))
-        page_watch.shots.append(path)
-        return path
+        return take_shot(dpage, page_watch, step, element)
 
     return take
 

@@ -19,7 +19,7 @@ from fhir_mbt.cds.record import flatten
 from fhir_mbt.content import shipped, terminology
 from fhir_mbt.engine.score_program import score_programs
 from fhir_mbt.engine.scoring import score
-from integration.browser.conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, SCREENSHOTS, _watch
+from integration.browser.conftest import take_shot, watched_page
 from smart_app.form_post import parse_form
 
 PETER = "mbt-example-peter"
@@ -223,24 +223,12 @@ def test_rfq8_grid_is_a_labelled_row_per_statement_usable_by_keyboard(launched: 
 @pytest.fixture
 def narrow(browser, page_watch, request):
     """A page 360 px wide (a phone)."""
-    ctx = browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB", is_mobile=True,
-                              has_touch=True, device_scale_factor=2)
-    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
-    pg = ctx.new_page()
-    _watch(pg, page_watch)
-    request.node._browser_page = pg
-    request.node._page_watch = page_watch
-    try:
+    with watched_page(browser, page_watch, request, viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2) as pg:
         yield pg
-    finally:
-        ctx.close()
 
 
 def _nshot(page, page_watch, step):
-    path = SCREENSHOTS / f"{page_watch.name}-{len(page_watch.shots) + 1:02d}-{step}.png"
-    page.screenshot(path=str(path), full_page=True)
-    page_watch.shots.append(path)
+    take_shot(page, page_watch, step)
 
 
 def test_grid_becomes_lists_on_a_phone(narrow: Page, stack, page_watch):

@@ -13,7 +13,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from fhir_mbt.content import terminology
-from integration.browser.conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, SCREENSHOTS, _watch
+from integration.browser.conftest import take_shot, watched_page
 
 PETER = "mbt-example-peter"
 FORMS = list(terminology.QUESTIONNAIRES)
@@ -81,18 +81,8 @@ def test_forms_with_errors(launched: Page, stack, shot, page_watch):
 
 @pytest.fixture
 def phone(browser, page_watch, request):
-    ctx = browser.new_context(viewport={"width": 360, "height": 740}, locale="en-GB", is_mobile=True,
-                              has_touch=True, device_scale_factor=1)
-    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
-    pg = ctx.new_page()
-    _watch(pg, page_watch)
-    request.node._browser_page = pg
-    request.node._page_watch = page_watch
-    try:
+    with watched_page(browser, page_watch, request, viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=1) as pg:
         yield pg
-    finally:
-        ctx.close()
 
 
 def test_patient_forms_on_a_phone(phone: Page, stack, page_watch):
@@ -100,9 +90,7 @@ def test_patient_forms_on_a_phone(phone: Page, stack, page_watch):
     page_watch.expect(r"status of 422")
 
     def snap(step):
-        path = SCREENSHOTS / f"{page_watch.name}-{len(page_watch.shots) + 1:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
-        page_watch.shots.append(path)
+        take_shot(page, page_watch, step)
 
     page.goto(f"{stack.sandbox_base}/portal/")
     page.locator("#patient").select_option(PETER)

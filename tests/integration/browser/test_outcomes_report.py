@@ -7,7 +7,6 @@ from fhir_mbt.analytics.duckdb_runner import run_views
 from fhir_mbt.analytics.report import build_report
 from fhir_mbt.analytics.synth import Cohort, write_cohort
 
-from .conftest import SCREENSHOTS
 
 
 def test_report_renders_in_chromium(page, shot, tmp_path):

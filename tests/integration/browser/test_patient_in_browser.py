@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from integration.browser.conftest import ACTION_TIMEOUT_MS, NAVIGATION_TIMEOUT_MS, SCREENSHOTS, _watch, launch_from_sandbox
+from integration.browser.conftest import take_shot, watched_page, launch_from_sandbox
 
 PETER = "mbt-example-peter"
 SIZES = {"phone": {"width": 360, "height": 740}, "desktop": {"width": 1280, "height": 900}}
@@ -23,18 +23,8 @@ def size(request):
 @pytest.fixture
 def ppage(browser, size, page_watch, request):
     phone = size == "phone"
-    ctx = browser.new_context(viewport=SIZES[size], locale="en-GB", is_mobile=phone, has_touch=phone,
-                              device_scale_factor=2 if phone else 1)
-    ctx.set_default_timeout(ACTION_TIMEOUT_MS)
-    ctx.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
-    pg = ctx.new_page()
-    _watch(pg, page_watch)
-    request.node._browser_page = pg
-    request.node._page_watch = page_watch
-    try:
+    with watched_page(browser, page_watch, request, viewport=SIZES[size], is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1) as pg:
         yield pg
-    finally:
-        ctx.close()
 
 
 @pytest.fixture
@@ -42,10 +32,7 @@ def pshot(ppage, page_watch):
     """The whole page; ``first_screen=True``: only what shows before any scrolling."""
 
     def take(step: str, first_screen: bool = False):
-        path = SCREENSHOTS / f"{page_watch.name}-{len(page_watch.shots) + 1:02d}-{step}.png"
-        ppage.screenshot(path=str(path), full_page=not first_screen)
-        page_watch.shots.append(path)
-        return path
+        return take_shot(ppage, page_watch, step, full_page=not first_screen)
 
     return take
 
